@@ -1,0 +1,67 @@
+"""Scoring folders of predicted masks against ground truth, matched by file stem."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .io import find_images, read_image
+from .metrics import roc_auc, scores
+
+__all__ = ["evaluate_folders", "write_csv"]
+
+_EXTRA = ("_prob", "_labels")
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return {p.stem: p for p in find_images([folder])}
+
+
+def evaluate_folders(pred_dir, gt_dir, *, fov_dir=None) -> list[dict]:
+    """Per-image Dice, IoU, precision, recall, accuracy (and AUC where ``<stem>_prob.tif`` exists).
+
+    Foreground is ``value > 0`` in masks and ground truth. Returns one dict
+    per matched image and a last row ``image="mean"`` (NaN-skipping means).
+
+    Raises
+    ------
+    FileNotFoundError
+        A folder is missing, or no prediction matches a ground-truth stem.
+    ValueError
+        A prediction and its ground truth differ in shape.
+    """
+    preds = _by_stem(Path(pred_dir))
+    truths = _by_stem(Path(gt_dir))
+    fovs = _by_stem(Path(fov_dir)) if fov_dir is not None else {}
+    stems = sorted(s for s in preds if not s.endswith(_EXTRA) and s in truths)
+    if not stems:
+        raise FileNotFoundError(f"no predicted mask in {pred_dir} matches a ground-truth file in {gt_dir} by name")
+    rows = []
+    for stem in stems:
+        pred = read_image(preds[stem]) > 0
+        truth = read_image(truths[stem]) > 0
+        region = read_image(fovs[stem]) > 0 if stem in fovs else None
+        if pred.shape != truth.shape:
+            raise ValueError(f"{preds[stem]}: shape {pred.shape} differs from ground truth {truth.shape}")
+        row = {"image": stem, **scores(pred, truth, region=region)}
+        if stem + "_prob" in preds:
+            row["auc"] = roc_auc(read_image(preds[stem + "_prob"]), truth, region=region)
+        rows.append(row)
+    keys = [k for k in rows[0] if k != "image"]
+    mean = {"image": "mean"}
+    for k in keys:
+        values = [r[k] for r in rows if k in r]
+        mean[k] = float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
+    return rows + [mean]
+
+
+def write_csv(path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", *columns])
+        for r in rows:
+            writer.writerow([r["image"], *(f"{r[c]:.6f}" if c in r else "" for c in columns)])

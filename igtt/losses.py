@@ -1,0 +1,109 @@
+"""Losses of iGTT: DMI, soft IoU, and the class-balanced BCE of the default preset.
+
+Pure tensor functions first, thin ``nn.Module`` wrappers after, in the way of
+segmentation_models_pytorch. Every function takes probabilities ``p`` (after the
+sigmoid) or logits, and labels ``y`` in {0, 1}, both of shape (batch, ...).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "joint_matrix",
+    "dmi_loss",
+    "soft_iou_loss",
+    "masked_balanced_bce",
+    "DMIIoULoss",
+]
+
+_EPS = 1e-6
+
+
+def joint_matrix(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Normalised 2x2 joint matrix ``Q = [p, 1-p] @ [y, 1-y]^T / n`` per sample.
+
+    Parameters
+    ----------
+    p : (B, ...) tensor
+        Foreground probabilities in [0, 1].
+    y : (B, ...) tensor
+        Labels or candidate masks in [0, 1], same shape as ``p``.
+
+    Returns
+    -------
+    q : (B, 2, 2) tensor
+        ``q[b, i, j]`` is the mean over pixels of ``P_i * Y_j`` with
+        ``P_0 = p, P_1 = 1 - p`` (and the same for ``y``); it sums to 1.
+    """
+    p = p.flatten(1)
+    y = y.flatten(1).to(p.dtype)
+    pp = torch.stack([p, 1 - p], dim=1)  # (B, 2, N)
+    yy = torch.stack([y, 1 - y], dim=1)  # (B, 2, N)
+    # dividing by N keeps det(Q) in [-1/4, 1/4] whatever the image size
+    return pp @ yy.transpose(1, 2) / p.shape[1]
+
+
+def dmi_loss(p: torch.Tensor, y: torch.Tensor, *, signed: bool = False) -> torch.Tensor:
+    """Determinant-based mutual information loss ``-log(|det Q| + eps)``.
+
+    ``det Q`` equals ``Cov(p, y)`` over the pixels, so the loss is lowest when
+    the prediction and the labels are most correlated. With ``signed=False``
+    (the paper) an anti-correlated prediction scores as well as a correlated
+    one; with ``signed=True`` a negative correlation counts as none.
+
+    Returns the mean over the batch. An all-zero label has ``det Q = 0``: the
+    loss is then a constant ``-log(eps)`` with zero gradient.
+    """
+    det = torch.linalg.det(joint_matrix(p, y))
+    det = det.clamp(min=0) if signed else det.abs()
+    return -torch.log(det + _EPS).mean()
+
+
+def soft_iou_loss(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Soft IoU loss ``1 - sum(p*y) / (sum(p + y - p*y) + eps)``, batch mean."""
+    p = p.flatten(1)
+    y = y.flatten(1).to(p.dtype)
+    inter = (p * y).sum(1)
+    union = (p + y - p * y).sum(1)
+    return (1 - inter / (union + _EPS)).mean()
+
+
+def masked_balanced_bce(
+    logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Binary cross-entropy on the labelled pixels only, classes weighted equally.
+
+    Parameters
+    ----------
+    logits : (B, ...) tensor
+    y : (B, ...) tensor of {0, 1}
+    weight : (B, ...) tensor of {0, 1}
+        1 where the pixel carries a label, 0 where it is ignored.
+
+    Returns
+    -------
+    loss : scalar tensor
+        ``(mean BCE over labelled foreground + mean BCE over labelled
+        background) / 2``; a class with no labelled pixel contributes 0.
+    """
+    y = y.to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    fg = weight * y
+    bg = weight * (1 - y)
+    loss_fg = (bce * fg).sum() / fg.sum().clamp(min=1)
+    loss_bg = (bce * bg).sum() / bg.sum().clamp(min=1)
+    return (loss_fg + loss_bg) / 2
+
+
+class DMIIoULoss(nn.Module):
+    """The paper's training loss ``L_DMI + L_IoU`` on probabilities."""
+
+    def __init__(self, *, signed: bool = False):
+        super().__init__()
+        self.signed = signed
+
+    def forward(self, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return dmi_loss(p, y, signed=self.signed) + soft_iou_loss(p, y)

@@ -1,0 +1,257 @@
+"""The model users hold: fit on their images, predict, save, load; and ``segment``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import Config, preset
+from .images import as_image_list, orient
+from .infer import predict_tiled
+from .network import build_unet, resolve_device
+from .postprocess import fill_small_holes
+from .start import out_of_field
+from .threshold import bright_side, threshold_search
+from .train import Progress, iter_fit
+
+__all__ = ["IGTT", "segment"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = "igtt-model"
+
+
+def _restore_shape(values: list[np.ndarray], like):
+    """One array for one image, a stack for a stack, a list for a list."""
+    if isinstance(like, np.ndarray):
+        return values[0] if like.ndim == 2 else np.stack(values)
+    return values
+
+
+class IGTT:
+    """A U-Net trained without labels on the images it is to segment.
+
+    Parameters
+    ----------
+    config : Config, optional
+        Settings; default ``Config()`` (the ``default`` preset).
+    **changes
+        Config fields to change, e.g. ``IGTT(epochs=4, seed=1)``.
+
+    Examples
+    --------
+    >>> model = IGTT(foreground="bright").fit(images)      # doctest: +SKIP
+    >>> masks = model.predict(images)                      # doctest: +SKIP
+    >>> model.save("nuclei.igtt")                          # doctest: +SKIP
+    """
+
+    def __init__(self, config: Config | None = None, **changes):
+        config = config or Config()
+        self.config = config.replace(**changes) if changes else config
+        self.net = None
+        self.foreground_: str | None = None  # the polarity used, 'auto' resolved at fit
+
+    # -- training -----------------------------------------------------------------
+    def iter_fit(self, images, *, preview: bool = False) -> Iterator[Progress]:
+        """Train on ``images``, yielding a :class:`Progress` event after every epoch.
+
+        Stopping the iteration early (``break``, or a Stop button) keeps the
+        network as trained so far; :meth:`predict` works from then on.
+
+        Parameters
+        ----------
+        images : (M, N) ndarray, (planes, M, N) ndarray or sequence of (M, N) ndarray
+            Any integer or float dtype; sizes may differ.
+        preview : bool
+            Put the first image's pseudo-labels and prediction in each event.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad images (see :func:`igtt.images.as_image_list`).
+        """
+        raw = as_image_list(images)
+        oriented, self.foreground_ = orient(raw, self.config.foreground)
+        usable = [im for im in oriented if np.ptp(im) > 0]
+        if not usable:
+            log.warning("every image is constant: nothing to learn, masks will be empty")
+        config = self.config
+        device = resolve_device(config.device)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
+            torch.manual_seed(config.seed)
+            self.net = self._build().to(device)
+        if usable:
+            yield from iter_fit(self.net, usable, config, device=device, preview=preview)
+
+    def fit(self, images, *, progress: Callable[[Progress], None] | None = None) -> IGTT:
+        """Train on ``images``; ``progress`` is called with every epoch's event. Returns self."""
+        for event in self.iter_fit(images):
+            if progress is not None:
+                progress(event)
+        return self
+
+    # -- prediction ---------------------------------------------------------------
+    def predict_proba(self, images):
+        """Foreground probability maps, float32 in [0, 1], shaped like ``images``.
+
+        A constant image gives a map of zeros.
+        """
+        raw = as_image_list(images)
+        return _restore_shape([self._proba_one(im) for im in self._orient(raw)], images)
+
+    def predict(self, images, *, return_proba: bool = False):
+        """Binary masks (bool), shaped like ``images``.
+
+        The rule from probability to mask is ``Config.mask_threshold``: a
+        fixed value (default 0.5: the balanced loss makes 0.5 the point where
+        foreground and background are equally likely), or ``"dmi"``: the
+        per-image threshold search of the paper followed by a polarity check
+        (the mask must cover the brighter side of the oriented image). Holes
+        smaller than a typical object are filled
+        (:func:`igtt.postprocess.fill_small_holes`), and pixels
+        outside the field of view (:func:`igtt.start.out_of_field`) are
+        background. No ground truth is used anywhere.
+
+        With ``return_proba=True`` returns ``(masks, probabilities)``.
+        """
+        raw = as_image_list(images)
+        masks, probas = [], []
+        for image in self._orient(raw):
+            proba = self._proba_one(image)
+            masks.append(self._mask_from_proba(proba, image))
+            probas.append(proba)
+        if return_proba:
+            return _restore_shape(masks, images), _restore_shape(probas, images)
+        return _restore_shape(masks, images)
+
+    def _orient(self, raw: list[np.ndarray]) -> list[np.ndarray]:
+        self._check_fitted()
+        oriented, _ = orient(raw, self.foreground_)
+        return oriented
+
+    def _proba_one(self, image: np.ndarray) -> np.ndarray:
+        if np.ptp(image) == 0:
+            return np.zeros(image.shape, np.float32)
+        device = next(self.net.parameters()).device
+        c = self.config
+        return predict_tiled(self.net, image, device=device, tile_size=c.tile_size, tile_overlap=c.tile_overlap)
+
+    def _mask_from_proba(self, proba: np.ndarray, image: np.ndarray) -> np.ndarray:
+        if np.ptp(image) == 0:
+            return np.zeros(image.shape, bool)
+        if self.config.mask_threshold == "dmi":
+            mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0]
+            mask = bright_side(mask.numpy(), image)
+        else:
+            mask = proba > float(self.config.mask_threshold)
+        return fill_small_holes(mask) & ~out_of_field(image)
+
+    # -- persistence --------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write weights, config, polarity and version to one file, atomically."""
+        self._check_fitted()
+        path = Path(path)
+        state = {
+            "format": _FORMAT,
+            "version": __version__,
+            "config": self.config.to_dict(),
+            "foreground": self.foreground_,
+            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path, *, device: str | None = None) -> IGTT:
+        """Read a model written by :meth:`save`; ``device`` overrides the saved one.
+
+        Raises
+        ------
+        ValueError
+            The file is not an igtt model.
+        """
+        path = Path(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable igtt model ({exc.__class__.__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise ValueError(f"{path}: not an igtt model file")
+        config = Config.from_dict(state["config"])
+        if device is not None:
+            config = config.replace(device=device)
+        model = cls(config)
+        model.foreground_ = state["foreground"]
+        model.net = model._build()
+        model.net.load_state_dict(state["state_dict"])
+        model.net.to(resolve_device(config.device))
+        model.net.eval()
+        return model
+
+    # -- helpers ------------------------------------------------------------------
+    def _build(self):
+        c = self.config
+        return build_unet(
+            encoder=c.encoder,
+            encoder_depth=c.encoder_depth,
+            decoder_channels=c.decoder_channels,
+            encoder_weights=c.encoder_weights,
+        )
+
+    def _check_fitted(self):
+        if self.net is None:
+            raise RuntimeError("this model is not trained yet: call fit(images) or IGTT.load(path) first")
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.net is not None else "not fitted"
+        return f"IGTT({state}, foreground={self.foreground_ or self.config.foreground!r})"
+
+
+def segment(
+    images,
+    *,
+    foreground: str = "bright",
+    seed: int = 0,
+    device: str = "auto",
+    config: Config | str | None = None,
+    progress: Callable[[Progress], None] | None = None,
+):
+    """Segment ``images`` without labels: train on them, then predict them.
+
+    Parameters
+    ----------
+    images : (M, N) ndarray, (planes, M, N) ndarray or sequence of (M, N) ndarray
+    foreground : {"bright", "dark", "auto"}
+        Polarity of the objects.
+    seed : int
+    device : {"auto", "cpu", "cuda", "mps"}
+    config : Config or preset name, optional
+        ``foreground``, ``seed`` and ``device`` given here replace its fields.
+    progress : callable, optional
+        Called with every epoch's :class:`Progress`.
+
+    Returns
+    -------
+    masks : bool ndarray or list of bool ndarray, shaped like ``images``
+    """
+    if config is None or isinstance(config, str):
+        config = preset(config or "default")
+    model = IGTT(config.replace(foreground=foreground, seed=seed, device=device))
+    return model.fit(images, progress=progress).predict(images)

@@ -1,0 +1,86 @@
+"""The network factory: an smp U-Net with one input and one output channel, built in one place."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["build_unet", "resolve_device"]
+
+
+def build_unet(
+    *,
+    encoder: str = "resnet18",
+    encoder_depth: int = 3,
+    decoder_channels: tuple[int, ...] = (32, 16, 8),
+    encoder_weights: str | None = None,
+) -> nn.Module:
+    """Build a segmentation_models_pytorch U-Net for 1-channel input and 1 logit output.
+
+    Parameters
+    ----------
+    encoder : str
+        Any encoder name smp knows (``smp.encoders.get_encoder_names()``),
+        including ``tu-`` timm encoders.
+    encoder_depth : int
+        Number of encoder stages used, 3 to 5.
+    decoder_channels : tuple of int
+        One entry per encoder stage.
+    encoder_weights : str or None
+        ``None`` (default) starts from random weights; a name such as
+        ``"imagenet"`` downloads pretrained weights, which needs a network.
+
+    Raises
+    ------
+    ValueError
+        For an unknown encoder or a depth that does not match the decoder.
+    """
+    import segmentation_models_pytorch as smp
+
+    if not 3 <= encoder_depth <= 5:
+        raise ValueError(f"encoder_depth must be 3, 4 or 5, got {encoder_depth}")
+    if len(decoder_channels) != encoder_depth:
+        raise ValueError(
+            f"decoder_channels needs one entry per encoder stage ({encoder_depth}), "
+            f"got {tuple(decoder_channels)}"
+        )
+    names = smp.encoders.get_encoder_names()
+    if encoder not in names and not encoder.startswith("tu-"):
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(sorted(names))}")
+    return smp.Unet(
+        encoder_name=encoder,
+        encoder_depth=encoder_depth,
+        encoder_weights=encoder_weights,
+        decoder_channels=tuple(decoder_channels),
+        in_channels=1,
+        classes=1,
+    )
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` into a torch device.
+
+    ``auto`` takes CUDA if present, then MPS, then the CPU.
+
+    Raises
+    ------
+    ValueError
+        The device is unknown or not available on this machine.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be auto, cpu, cuda or mps, got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} asked for, but MPS is not available here; use 'auto' or 'cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda or mps, got {device!r}")
+    return dev

@@ -1,0 +1,250 @@
+"""The self-training loop, as a generator of small progress events.
+
+Reads top to bottom: start labels, then for every epoch: draw this epoch's
+labels, train on random crops, re-estimate the BatchNorm statistics, refresh
+the pseudo-labels, report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skimage.morphology import skeletonize
+from torch import nn
+
+from .config import Config
+from .ems import random_keep, random_shift
+from .infer import predict_tiled
+from .losses import dmi_loss, masked_balanced_bce, soft_iou_loss
+from .start import start_labels
+from .threshold import bright_side, threshold_search
+
+__all__ = ["Progress", "iter_fit", "PseudoLabels"]
+
+log = logging.getLogger(__name__)
+
+UNLABELLED, BACKGROUND, FOREGROUND = 0, 1, 2
+
+
+@dataclass
+class Progress:
+    """One epoch's report.
+
+    Attributes
+    ----------
+    epoch : int
+        1-based number of the epoch just finished.
+    n_epochs : int
+    loss : float
+        Mean training loss over the epoch.
+    seconds : float
+        Wall time since training started.
+    labels : (M, N) uint8 ndarray or None
+        Preview of the first image's pseudo-labels for the next epoch:
+        0 unlabelled, 1 background, 2 foreground.
+    prediction : (M, N) float32 ndarray or None
+        Preview of the first image's foreground probability.
+    """
+
+    epoch: int
+    n_epochs: int
+    loss: float
+    seconds: float
+    labels: np.ndarray | None = None
+    prediction: np.ndarray | None = None
+
+
+class PseudoLabels:
+    """The current pseudo-labels of every image, and how they are redrawn."""
+
+    def __init__(self, images: Sequence[np.ndarray], config: Config, rng: np.random.Generator):
+        self.config = config
+        self.rng = rng
+        self.foreground, self.background = [], []
+        for image in images:
+            fg, bg = start_labels(image, start=config.start)
+            self.foreground.append(fg)
+            self.background.append(bg & ~fg)
+        self._skeletons = [None] * len(images)
+
+    def refresh(self, images: Sequence[np.ndarray], probabilities: Sequence[np.ndarray]) -> None:
+        """The paper's update: the DMI-chosen candidate becomes the foreground."""
+        for i, (image, p) in enumerate(zip(images, probabilities)):
+            mask, _ = threshold_search(torch.from_numpy(p)[None], n_thresholds=self.config.n_thresholds)
+            mask = bright_side(mask[0].numpy(), image)
+            self.foreground[i] = mask
+            self.background[i] = ~mask
+            self._skeletons[i] = None
+
+    def draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """This epoch's (target, weight) for image ``i``, both float32 (M, N).
+
+        With EMS the foreground is a random shifted sample of its skeleton,
+        drawn anew each call (a dynamic RCL). With ``dmi_iou`` every pixel
+        counts and the unsampled ones are background, as in the paper; with
+        ``balanced_bce`` only the sampled pixels count.
+        """
+        c = self.config
+        fg = self.foreground[i]
+        if c.ems:
+            if self._skeletons[i] is None:
+                self._skeletons[i] = skeletonize(fg)
+            shifted = random_shift(self._skeletons[i], radius=c.shift_radius, rng=self.rng)
+            fg = random_keep(shifted, p_sample=c.p_sample, rng=self.rng)
+        target = fg.astype(np.float32)
+        if c.loss == "dmi_iou":
+            return target, np.ones_like(target)
+        bg = random_keep(self.background[i], p_sample=c.p_background, rng=self.rng) & ~fg
+        return target, (fg | bg).astype(np.float32)
+
+    def preview(self, i: int = 0) -> np.ndarray:
+        out = np.full(self.foreground[i].shape, UNLABELLED, np.uint8)
+        out[self.background[i]] = BACKGROUND
+        out[self.foreground[i]] = FOREGROUND
+        return out
+
+
+def _sample_batch(images, labels, config: Config, rng: np.random.Generator):
+    """A batch of random crops (with flips, turns and a gamma jitter if ``augment``)."""
+    size = config.crop_size
+    areas = np.array([im.size for im in images], float)
+    picks = rng.choice(len(images), size=config.batch_size, p=areas / areas.sum())
+    xs, ys, ws = [], [], []
+    for i in picks:
+        image, (target, weight) = images[i], labels[i]
+        rows, cols = image.shape
+        r0 = rng.integers(0, max(rows - size, 0) + 1)
+        c0 = rng.integers(0, max(cols - size, 0) + 1)
+        crop = [a[r0 : r0 + size, c0 : c0 + size] for a in (image, target, weight)]
+        pad = ((0, size - crop[0].shape[0]), (0, size - crop[0].shape[1]))
+        crop = [np.pad(a, pad) for a in crop]  # a padded pixel has weight 0
+        if config.augment:
+            k = rng.integers(4)
+            flip = rng.random() < 0.5
+            crop = [np.rot90(a, k) for a in crop]
+            if flip:
+                crop = [a[:, ::-1] for a in crop]
+            crop[0] = crop[0] ** np.float32(np.exp(rng.uniform(-0.4, 0.4)))
+        xs.append(crop[0])
+        ys.append(crop[1])
+        ws.append(crop[2])
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a))[:, None])
+    return as_tensor(xs), as_tensor(ys), as_tensor(ws)
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, config: Config) -> torch.Tensor:
+    if config.loss == "dmi_iou":
+        p = torch.sigmoid(logits)
+        return dmi_loss(p, target) + soft_iou_loss(p, target)
+    return masked_balanced_bce(logits, target, weight)
+
+
+def _optimizer(net: nn.Module, config: Config) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def iter_fit(
+    net: nn.Module,
+    images: Sequence[np.ndarray],
+    config: Config,
+    *,
+    device: torch.device,
+    preview: bool = False,
+) -> Iterator[Progress]:
+    """Train ``net`` on ``images`` by iterative pseudo-labelling, one event per epoch.
+
+    Parameters
+    ----------
+    net : nn.Module
+        A freshly built U-Net (see :func:`igtt.network.build_unet`).
+    images : sequence of (M, N) float32 ndarray
+        Normalised images with bright objects (:func:`igtt.images.orient`).
+    config : Config
+    device : torch.device
+    preview : bool
+        Add the first image's pseudo-labels and prediction to every event.
+
+    Yields
+    ------
+    Progress
+        After every epoch; stopping the iteration early keeps the network
+        as trained so far.
+    """
+    rng = np.random.default_rng(config.seed)
+    labels = PseudoLabels(images, config, rng)
+    optimizer = _optimizer(net, config)
+    steps = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
+    t0 = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        if config.lr_step and epoch > 1 and (epoch - 1) % config.lr_step == 0:
+            for group in optimizer.param_groups:
+                group["lr"] *= config.lr_gamma
+        drawn = [labels.draw(i) for i in range(len(images))]
+        net.train()
+        losses = []
+        for _ in range(steps):
+            x, y, w = (t.to(device) for t in _sample_batch(images, drawn, config, rng))
+            loss = _loss(net(x), y, w, config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        _recalibrate_batchnorm(net, images, drawn, config, rng, device)
+        probabilities = None
+        if config.refresh == "dmi":
+            probabilities = [_predict(net, im, config, device) for im in images]
+            labels.refresh(images, probabilities)
+        prediction = None
+        if preview:
+            prediction = probabilities[0] if probabilities else _predict(net, images[0], config, device)
+        event = Progress(
+            epoch=epoch,
+            n_epochs=config.epochs,
+            loss=float(np.mean(losses)),
+            seconds=time.perf_counter() - t0,
+            labels=labels.preview(0) if preview else None,
+            prediction=prediction,
+        )
+        log.info("epoch %d/%d loss %.4f (%.1f s)", epoch, config.epochs, event.loss, event.seconds)
+        yield event
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, n_batches: int = 8) -> None:
+    """Re-estimate BatchNorm statistics on un-augmented crops of the images.
+
+    The running averages kept during training lag behind weights that move
+    fast and were gathered on augmented crops; predicting with them turned
+    the uneven background of NIH3T3 images into foreground (Dice 52.6, with
+    recalibration 75.3, measured on 6 images). A plain average over a few
+    fresh batches fixes that.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    plain = config.replace(augment=False)
+    for _ in range(n_batches):
+        x, _, _ = _sample_batch(images, drawn, plain, rng)
+        net(x.to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
+
+
+def _predict(net: nn.Module, image: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
+    return predict_tiled(net, image, device=device, tile_size=config.tile_size, tile_overlap=config.tile_overlap)

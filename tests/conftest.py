@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+import igtt
+from igtt.synthetic import make_nuclei
+
+# A configuration small enough for a test to train in about a second on a CPU.
+TINY = dict(
+    epochs=2,
+    steps_per_epoch=3,
+    crop_size=64,
+    batch_size=2,
+    encoder="resnet18",
+    encoder_depth=3,
+    decoder_channels=(8, 8, 8),
+    tile_size=128,
+    tile_overlap=16,
+    device="cpu",
+)
+
+
+@pytest.fixture
+def tiny_config():
+    return igtt.Config(**TINY)
+
+
+@pytest.fixture(scope="session")
+def nuclei_images():
+    pairs = [make_nuclei((96, 96), n_nuclei=6, radius=(6, 10), rng=i) for i in range(3)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,183 @@
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from igtt import config as config_module
+from igtt.cli import app
+from igtt.synthetic import make_nuclei
+
+from .conftest import TINY
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def tiny_default(monkeypatch):
+    # the CLI's presets, made small enough to train in a second
+    small = {k: v for k, v in TINY.items() if k not in ("epochs", "device")}
+    monkeypatch.setitem(config_module.PRESETS, "default", {**small, "epochs": 1})
+
+
+def write_set(folder, n=2, shape=(80, 96), dtype=np.uint16, start=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    truths = {}
+    for i in range(start, start + n):
+        image, mask = make_nuclei(shape, n_nuclei=5, radius=(5, 9), dtype=dtype, rng=i)
+        tifffile.imwrite(folder / f"img{i}.tif", image)
+        truths[f"img{i}"] = mask
+    return truths
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result, result.output
+
+
+def test_segment_a_folder(tmp_path):
+    write_set(tmp_path / "in")
+    before = {p: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, out
+    for name in ("img0.tif", "img1.tif"):
+        mask = tifffile.imread(tmp_path / "out" / name)
+        assert mask.dtype == np.uint8 and mask.shape == (80, 96) and set(np.unique(mask)) <= {0, 255}
+    assert {p: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before  # inputs untouched
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files
+
+
+def test_recursive_tree_is_mirrored_with_extra_outputs(tmp_path):
+    write_set(tmp_path / "in" / "a", n=1)
+    write_set(tmp_path / "in" / "b" / "c", n=1, start=5)
+    result, out = run(
+        "segment", tmp_path / "in", "-r", "--out", tmp_path / "out", "--probabilities", "--labels", "--quiet"
+    )
+    assert result.exit_code == 0, out
+    assert (tmp_path / "out" / "a" / "img0.tif").exists()
+    assert (tmp_path / "out" / "b" / "c" / "img5.tif").exists()
+    prob = tifffile.imread(tmp_path / "out" / "a" / "img0_prob.tif")
+    labels = tifffile.imread(tmp_path / "out" / "a" / "img0_labels.tif")
+    assert prob.dtype == np.float32 and labels.shape == (80, 96)
+    mask = tifffile.imread(tmp_path / "out" / "a" / "img0.tif")
+    assert ((labels > 0) == (mask > 0)).all()
+
+
+def test_16bit_stack_keeps_its_planes(tmp_path):
+    (tmp_path / "in").mkdir()
+    stack = np.stack([make_nuclei((64, 64), n_nuclei=4, rng=i)[0] for i in range(3)])
+    tifffile.imwrite(tmp_path / "in" / "stack.tif", stack)
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, out
+    assert tifffile.imread(tmp_path / "out" / "stack.tif").shape == (3, 64, 64)
+
+
+def test_save_model_then_apply_it_without_training(tmp_path):
+    write_set(tmp_path / "in")
+    write_set(tmp_path / "new", start=7)
+    model = tmp_path / "m.igtt"
+    result, out = run("train", tmp_path / "in", "--save-model", model, "--quiet")
+    assert result.exit_code == 0, out and model.exists()
+    result, out = run("predict", tmp_path / "new", "--model", model, "--out", tmp_path / "o1", "--quiet")
+    assert result.exit_code == 0, out
+    result, out = run("segment", tmp_path / "new", "--model", model, "--out", tmp_path / "o2", "--quiet")
+    assert result.exit_code == 0, out
+    for name in ("img7.tif", "img8.tif"):
+        assert np.array_equal(tifffile.imread(tmp_path / "o1" / name), tifffile.imread(tmp_path / "o2" / name))
+
+
+def test_bad_files_are_reported_skipped_and_fail_the_exit_code(tmp_path):
+    write_set(tmp_path / "in")
+    (tmp_path / "in" / "broken.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
+    (tmp_path / "in" / "empty.tif").write_bytes(b"")
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "broken.tif" in out and "empty.tif" in out and "0 bytes" in out
+    assert (tmp_path / "out" / "img0.tif").exists() and not (tmp_path / "out" / "broken.tif").exists()
+    assert "notes" not in out  # a .txt is not an image type: not picked up at all
+
+
+def test_rerun_resumes_with_skip_existing_and_refuses_to_overwrite(tmp_path):
+    write_set(tmp_path / "in", n=3)
+    result, _ = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--quiet")
+    first = tifffile.imread(tmp_path / "out" / "img1.tif")
+    (tmp_path / "out" / "img1.tif").unlink()  # as if the run had been killed before this file
+    stamp = (tmp_path / "out" / "img0.tif").stat().st_mtime_ns
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--skip-existing")
+    assert result.exit_code == 0, out
+    assert (tmp_path / "out" / "img0.tif").stat().st_mtime_ns == stamp
+    assert np.array_equal(tifffile.imread(tmp_path / "out" / "img1.tif"), first)  # same seed, same mask
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "--overwrite" in out
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--overwrite", "--quiet")
+    assert result.exit_code == 0, out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["segment", "{tmp}/nothing", "--out", "{tmp}/o"], "no such file"),
+        (["segment", "{tmp}/emptydir", "--out", "{tmp}/o"], "no images found"),
+        (["segment", "{tmp}/in", "--out", "{tmp}/in"], "overwrite an input"),
+        (["segment", "{tmp}/in", "--out", "{tmp}/o", "--foreground", "light"], "light"),
+        (["predict", "{tmp}/in", "--model", "{tmp}/in/img0.tif", "--out", "{tmp}/o"], "cannot load model"),
+    ],
+)
+def test_clear_errors(tmp_path, args, message):
+    write_set(tmp_path / "in", n=1)
+    (tmp_path / "emptydir").mkdir()
+    # an input folder whose outputs would land on the inputs themselves
+    tifffile.imwrite(tmp_path / "in" / "img0.tif", tifffile.imread(tmp_path / "in" / "img0.tif"))
+    result, out = run(*[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code != 0
+    assert message in out
+
+
+def test_unwritable_output_is_an_error_before_training(tmp_path):
+    write_set(tmp_path / "in", n=1)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result, out = run("segment", tmp_path / "in", "--out", blocker / "sub")
+    assert result.exit_code == 1 and "cannot write to output folder" in out
+
+
+def test_rgb_needs_a_channel(tmp_path):
+    (tmp_path / "in").mkdir()
+    image = make_nuclei((64, 64), dtype=np.uint8, rng=0)[0]
+    tifffile.imwrite(tmp_path / "in" / "rgb.tif", np.stack([image, image // 2, image // 3], -1))
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "--channel" in out
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "o2", "--channel", "0", "--quiet")
+    assert result.exit_code == 0, out
+
+
+def test_evaluate_against_known_masks(tmp_path):
+    truths = write_set(tmp_path / "in")
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for stem, mask in truths.items():
+        tifffile.imwrite(tmp_path / "gt" / f"{stem}.tif", mask.astype(np.uint8))
+    # img0 perfect; img1 with its top half removed
+    tifffile.imwrite(tmp_path / "pred" / "img0.tif", truths["img0"].astype(np.uint8) * 255)
+    half = truths["img1"].copy()
+    half[:40] = False
+    tifffile.imwrite(tmp_path / "pred" / "img1.tif", half.astype(np.uint8) * 255)
+    tifffile.imwrite(tmp_path / "pred" / "img0_prob.tif", truths["img0"].astype(np.float32))
+    result, out = run("evaluate", tmp_path / "pred", tmp_path / "gt", "--csv", tmp_path / "s.csv")
+    assert result.exit_code == 0, out
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "image,dice,iou,precision,recall,accuracy,auc"
+    row0 = dict(zip(lines[0].split(","), lines[1].split(",")))
+    assert float(row0["dice"]) == 1.0 and float(row0["auc"]) == 1.0
+    row1 = dict(zip(lines[0].split(","), lines[2].split(",")))
+    t = truths["img1"]
+    expected = 2 * half.sum() / (half.sum() + t.sum())
+    assert float(row1["dice"]) == pytest.approx(expected, abs=1e-6)
+    assert float(row1["precision"]) == 1.0
+
+
+def test_info_and_help():
+    result, out = run("info")
+    assert result.exit_code == 0 and "torch" in out and "device" in out
+    result, out = run("segment", "--help")
+    assert result.exit_code == 0 and "--skip-existing" in out and "Example" in out

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from igtt.images import as_image_list, detect_polarity, normalize, orient
+from igtt.start import contrast_labels, out_of_field
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
+def test_any_numeric_dtype_is_accepted(dtype):
+    image = (np.arange(64).reshape(8, 8) % 2).astype(dtype)
+    (out,) = as_image_list(image)
+    assert out.dtype == np.float32 and out.shape == (8, 8)
+
+
+def test_stack_and_list_of_different_sizes():
+    assert len(as_image_list(np.zeros((3, 10, 12)))) == 3
+    assert [im.shape for im in as_image_list([np.zeros((5, 7)), np.zeros((9, 4))])] == [(5, 7), (9, 4)]
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ([], ValueError, "empty"),
+        (np.zeros((4, 4, 3)), ValueError, "RGB"),
+        ([np.zeros((4, 4, 3))], ValueError, "RGB"),
+        (np.zeros((2, 2, 2, 2)), ValueError, "2D"),
+        ([np.zeros(5)], ValueError, "2D"),
+        ([np.array([[np.nan, 1.0]])], ValueError, "NaN"),
+        ([np.array([[np.inf, 1.0]])], ValueError, "NaN or inf"),
+        ([np.array([["a", "b"]])], TypeError, "dtype"),
+        ("image.tif", TypeError, "sequence"),
+    ],
+)
+def test_bad_input_raises_with_a_clear_message(bad, error, match):
+    with pytest.raises(error, match=match):
+        as_image_list(bad)
+
+
+def test_normalize_is_robust_to_hot_pixels_and_constant_images():
+    image = np.random.default_rng(0).normal(100, 10, (64, 64))
+    image[0, 0] = 1e6  # a hot pixel must not squash the rest
+    out = normalize(image)
+    assert out.min() == 0 and out.max() == 1
+    assert np.median(out) == pytest.approx(0.5, abs=0.1)
+    assert not normalize(np.full((5, 5), 7.0)).any()
+
+
+def test_orient_inverts_dark_objects_and_detects_polarity(nuclei_images):
+    images, masks = nuclei_images
+    bright, polarity = orient(images, "auto")
+    assert polarity == "bright"
+    dark, polarity = orient([im.max() - im for im in images], "auto")
+    assert polarity == "dark"
+    for b, m in zip(bright, masks):
+        assert b[m].mean() > b[~m].mean()
+    with pytest.raises(ValueError, match="foreground"):
+        orient(images, "light")
+    assert detect_polarity([np.zeros((4, 4))]) == "bright"
+
+
+def test_contrast_labels_are_mostly_right(nuclei_images):
+    (images, masks) = nuclei_images
+    oriented, _ = orient(images, "bright")
+    for image, truth in zip(oriented, masks):
+        fg, bg = contrast_labels(image)
+        assert not (fg & bg).any()
+        assert (fg & truth).sum() > 0.65 * fg.sum()
+        assert (bg & ~truth).sum() > 0.95 * bg.sum()
+
+
+def test_out_of_field_finds_a_padded_border_only():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0.2, 0.6, (100, 100)).astype(np.float32)
+    image[:, 70:] = 1.0  # a flat bright region, 30 % of the image
+    image[10:14, 10:14] = 1.0  # a small saturated object is not out of field
+    oof = out_of_field(image)
+    assert oof[:, 72:].all() and not oof[:, :60].any()

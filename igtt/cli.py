@@ -133,6 +133,15 @@ def _train(images: list[np.ndarray], config, quiet: bool):
     return model
 
 
+def _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet):
+    """Read every job (bad files reported and skipped), then train on all planes."""
+    readable, failed = _read(jobs, channel, quiet)
+    if not readable:
+        _fail("none of the input images could be read")
+    config = _config(preset.value, foreground.value, epochs, seed, device.value)
+    return _train(_planes(readable), config, quiet), failed
+
+
 def _config(preset_name: str, foreground: str, epochs, seed: int, device: str):
     from .config import preset
 
@@ -154,13 +163,19 @@ def _load_model(path: Path, device: str):
         _fail(f"{path}: cannot load model ({exc})")
 
 
-def _write(jobs, model, out, probabilities, labels, quiet) -> int:
+def _write(jobs, model, out, probabilities, labels, channel, failed, quiet) -> int:
     from skimage.measure import label as label_components
 
     written = 0
     with _progress(quiet) as bar:
         task = bar.add_task("Writing", total=len(jobs), info="")
         for job in jobs:
+            if job.image is None:
+                read, bad = _read([job], channel, quiet)
+                failed.extend(bad)
+                if not read:
+                    bar.update(task, advance=1)
+                    continue
             stack = job.image if job.image.ndim == 3 else job.image[None]
             masks, proba = model.predict(stack, return_proba=True)
             squeeze = (lambda a: a[0]) if job.image.ndim == 2 else (lambda a: a)
@@ -248,18 +263,15 @@ def segment(
             err.print(f"All {len(jobs)} outputs exist already in {out}; nothing to do.")
         return
     try:
-        # train on every readable input, so a resumed run gives the same masks
-        readable, failed = _read(jobs, channel, quiet)
-        pending = [job for job in pending if job.image is not None]
-        if not readable:
-            _fail("none of the input images could be read")
-        if model is not None:
+        if model is not None:  # no training: read each image only when it is predicted
             trained = _load_model(model, device.value)
-        else:
-            trained = _train(_planes(readable), _config(preset.value, foreground.value, epochs, seed, device.value), quiet)
+            failed = []
+        else:  # train on every readable input, so a resumed run gives the same masks
+            trained, failed = _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet)
+            pending = [job for job in pending if job.image is not None]
             if save_model is not None:
                 trained.save(save_model)
-        written = _write(pending, trained, out, probabilities, labels, quiet)
+        written = _write(pending, trained, out, probabilities, labels, channel, failed, quiet)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red] Outputs written so far are complete; rerun with --skip-existing to resume.")
         raise typer.Exit(130)
@@ -287,10 +299,7 @@ def train(
     _check_out_dir(save_model.parent)
     jobs = _collect(inputs, pattern, recursive)
     try:
-        readable, failed = _read(jobs, channel, quiet)
-        if not readable:
-            _fail("none of the input images could be read")
-        trained = _train(_planes(readable), _config(preset.value, foreground.value, epochs, seed, device.value), quiet)
+        trained, failed = _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet)
         trained.save(save_model)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red] No model was saved.")
@@ -398,3 +407,7 @@ def info():
 
 def main():  # pragma: no cover - console script entry
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -64,6 +64,9 @@ class Config:
         same machine.
     device : str
         ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
+    precision : {"auto", "float32", "bfloat16"}
+        ``auto``: bfloat16 autocast on CPUs that compute it natively (AMX,
+        AVX-512 BF16), else float32 (see :func:`igtt.network.use_bfloat16`).
     """
 
     foreground: str = "bright"
@@ -95,6 +98,7 @@ class Config:
     tile_overlap: int = 64
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self):
         _choice("foreground", self.foreground, ("bright", "dark", "auto"))
@@ -102,6 +106,7 @@ class Config:
         _choice("refresh", self.refresh, REFRESHES)
         _choice("loss", self.loss, LOSSES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("precision", self.precision, ("auto", "float32", "bfloat16"))
         for name in ("epochs", "crop_size", "batch_size", "tile_size", "n_thresholds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -169,27 +174,11 @@ PRESETS: dict[str, dict] = {
         lr_gamma=0.1,
         augment=False,
     ),
-    # The paper's loop without EMS: the thresholded prediction is the next label.
-    "paper-no-ems": dict(
-        start="black",
-        refresh="dmi",
-        ems=False,
-        n_thresholds=30,
-        loss="dmi_iou",
-        mask_threshold="dmi",
-        epochs=100,
-        steps_per_epoch=0,
-        optimizer="sgd",
-        lr=0.05,
-        momentum=0.9,
-        weight_decay=1e-3,
-        lr_step=20,
-        lr_gamma=0.1,
-        augment=False,
-    ),
     # The default recipe with EMS off: labels are the whole confident regions.
     "no-ems": dict(ems=False),
 }
+# The paper's loop without EMS: the thresholded prediction is the next label.
+PRESETS["paper-no-ems"] = {**PRESETS["paper"], "ems": False}
 
 
 def preset(name: str = "default", **changes) -> Config:

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .network import as_input
+
 __all__ = ["predict_tiled", "tile_starts", "pad_to_multiple"]
 
 _MULTIPLE = 32  # the U-Net halves the size up to 5 times
@@ -48,6 +50,7 @@ def predict_tiled(
     device: torch.device,
     tile_size: int = 512,
     tile_overlap: int = 64,
+    bfloat16: bool = False,
 ) -> np.ndarray:
     """Foreground probability of a whole image, predicted tile by tile.
 
@@ -61,6 +64,8 @@ def predict_tiled(
         Maps (1, 1, H, W) to (1, 1, H, W) logits; put in eval mode here.
     image : (M, N) float32 ndarray
         A normalised, oriented image.
+    bfloat16 : bool
+        Compute under bfloat16 autocast.
 
     Returns
     -------
@@ -78,8 +83,11 @@ def predict_tiled(
     for r0 in tile_starts(prow, tr, tile_overlap):
         for c0 in tile_starts(pcol, tc, tile_overlap):
             patch = np.ascontiguousarray(padded[r0 : r0 + tr, c0 : c0 + tc])
-            x = torch.from_numpy(patch)[None, None].to(device)
-            p = torch.sigmoid(net(x))[0, 0].float().cpu().numpy()
+            x = as_input(torch.from_numpy(patch)[None, None], device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+                logits = net(x)
+            p = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
             total[r0 : r0 + tr, c0 : c0 + tc] += p * w_tile
             weight[r0 : r0 + tr, c0 : c0 + tc] += w_tile
-    return (total / weight)[:rows, :cols]
+    total /= weight
+    return total[:rows, :cols] if total.shape != (rows, cols) else total

@@ -15,7 +15,7 @@ from . import __version__
 from .config import Config, preset
 from .images import as_image_list, orient
 from .infer import predict_tiled
-from .network import build_unet, resolve_device
+from .network import build_unet, prepare, resolve_device, use_bfloat16
 from .postprocess import fill_small_holes
 from .start import out_of_field
 from .threshold import bright_side, threshold_search
@@ -86,7 +86,7 @@ class IGTT:
         device = resolve_device(config.device)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
             torch.manual_seed(config.seed)
-            self.net = self._build().to(device)
+            self.net = prepare(self._build(), device)
         if usable:
             yield from iter_fit(self.net, usable, config, device=device, preview=preview)
 
@@ -141,7 +141,14 @@ class IGTT:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
         c = self.config
-        return predict_tiled(self.net, image, device=device, tile_size=c.tile_size, tile_overlap=c.tile_overlap)
+        return predict_tiled(
+            self.net,
+            image,
+            device=device,
+            tile_size=c.tile_size,
+            tile_overlap=c.tile_overlap,
+            bfloat16=use_bfloat16(c.precision, device),
+        )
 
     def _mask_from_proba(self, proba: np.ndarray, image: np.ndarray) -> np.ndarray:
         if np.ptp(image) == 0:
@@ -201,7 +208,7 @@ class IGTT:
         model.foreground_ = state["foreground"]
         model.net = model._build()
         model.net.load_state_dict(state["state_dict"])
-        model.net.to(resolve_device(config.device))
+        model.net = prepare(model.net, resolve_device(config.device))
         model.net.eval()
         return model
 

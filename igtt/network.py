@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["build_unet", "resolve_device"]
+__all__ = ["build_unet", "resolve_device", "use_bfloat16", "prepare", "as_input"]
 
 
 def build_unet(
@@ -84,3 +84,35 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device must be auto, cpu, cuda or mps, got {device!r}")
     return dev
+
+
+def use_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether to compute in bfloat16 (autocast) for ``precision`` on ``device``.
+
+    ``auto`` takes bfloat16 only on a CPU that computes it natively (AMX or
+    AVX-512 BF16, where it is ~2x faster than float32); elsewhere float32.
+    """
+    if precision == "float32":
+        return False
+    if precision == "bfloat16":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # older torch
+        return False
+
+
+def prepare(net: nn.Module, device: torch.device) -> nn.Module:
+    """Move ``net`` to ``device``; on a CPU use the channels-last layout (oneDNN convolutions run ~25 % faster)."""
+    net = net.to(device)
+    if device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def as_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A (B, 1, H, W) batch on ``device`` in the layout :func:`prepare` chose."""
+    x = x.to(device)
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else x

@@ -22,6 +22,7 @@ from .config import Config
 from .ems import random_keep, random_shift
 from .infer import predict_tiled
 from .losses import dmi_loss, masked_balanced_bce, soft_iou_loss
+from .network import as_input, use_bfloat16
 from .start import start_labels
 from .threshold import bright_side, threshold_search
 
@@ -181,6 +182,7 @@ def iter_fit(
         as trained so far.
     """
     rng = np.random.default_rng(config.seed)
+    bf16 = use_bfloat16(config.precision, device)
     labels = PseudoLabels(images, config, rng)
     optimizer = _optimizer(net, config)
     steps = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
@@ -193,13 +195,15 @@ def iter_fit(
         net.train()
         losses = []
         for _ in range(steps):
-            x, y, w = (t.to(device) for t in _sample_batch(images, drawn, config, rng))
-            loss = _loss(net(x), y, w, config)
+            x, y, w = _sample_batch(images, drawn, config, rng)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = net(as_input(x, device))
+            loss = _loss(logits.float(), y.to(device), w.to(device), config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        _recalibrate_batchnorm(net, images, drawn, config, rng, device)
+        _recalibrate_batchnorm(net, images, drawn, config, rng, device, bf16)
         probabilities = None
         if config.refresh == "dmi":
             probabilities = [_predict(net, im, config, device) for im in images]
@@ -220,7 +224,7 @@ def iter_fit(
 
 
 @torch.no_grad()
-def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, n_batches: int = 8) -> None:
+def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, bf16: bool, n_batches: int = 8) -> None:
     """Re-estimate BatchNorm statistics on un-augmented crops of the images.
 
     The running averages kept during training lag behind weights that move
@@ -240,11 +244,19 @@ def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, n_ba
     plain = config.replace(augment=False)
     for _ in range(n_batches):
         x, _, _ = _sample_batch(images, drawn, plain, rng)
-        net(x.to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            net(as_input(x, device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     net.eval()
 
 
 def _predict(net: nn.Module, image: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
-    return predict_tiled(net, image, device=device, tile_size=config.tile_size, tile_overlap=config.tile_overlap)
+    return predict_tiled(
+        net,
+        image,
+        device=device,
+        tile_size=config.tile_size,
+        tile_overlap=config.tile_overlap,
+        bfloat16=use_bfloat16(config.precision, device),
+    )

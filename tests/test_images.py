@@ -75,3 +75,17 @@ def test_out_of_field_finds_a_padded_border_only():
     image[10:14, 10:14] = 1.0  # a small saturated object is not out of field
     oof = out_of_field(image)
     assert oof[:, 72:].all() and not oof[:, :60].any()
+
+
+def test_fill_small_holes_fills_nucleoli_but_not_network_loops():
+    from igtt.postprocess import fill_small_holes
+
+    mask = np.zeros((120, 120), bool)
+    yy, xx = np.mgrid[:120, :120]
+    mask |= (yy - 30) ** 2 + (xx - 30) ** 2 < 15**2  # a nucleus ...
+    mask[28:32, 28:32] = False  # ... with a nucleolus
+    mask[60:62, 10:110] = mask[100:102, 10:110] = True  # a loop of thin filaments
+    mask[60:102, 10:12] = mask[60:102, 108:110] = True
+    filled = fill_small_holes(mask)
+    assert filled[28:32, 28:32].all()
+    assert not filled[70:95, 20:100].any()

@@ -74,6 +74,14 @@ def test_load_rejects_other_files(tmp_path):
         IGTT.load(tmp_path / "y.pt")
 
 
+def test_inputs_are_never_modified(tiny_config, nuclei_images):
+    images = [im.astype(np.float32) for im in nuclei_images[0]]
+    copies = [im.copy() for im in images]
+    model = IGTT(tiny_config.replace(foreground="dark")).fit(images)
+    model.predict(images)
+    assert all(np.array_equal(a, b) for a, b in zip(images, copies))
+
+
 def test_unfitted_model_says_so():
     with pytest.raises(RuntimeError, match="fit"):
         IGTT().predict(np.zeros((8, 8)))

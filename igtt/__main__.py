@@ -1,0 +1,5 @@
+"""``python -m igtt`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -41,6 +41,9 @@ class Config:
     p_background : float
         Fraction of the labelled background pixels used each epoch (``start``
         other than ``black``, with ``loss="balanced_bce"``).
+    p_foreground : float
+        With EMS and ``loss="balanced_bce"``: fraction of the whole start
+        foreground added to the EMS sample each epoch (0 = the EMS sample only).
     loss : {"balanced_bce", "dmi_iou"}
         ``dmi_iou``: the paper's ``L_DMI + L_IoU`` on every pixel.
         ``balanced_bce``: BCE on labelled pixels only, classes weighted equally.
@@ -77,6 +80,7 @@ class Config:
     shift_radius: int = 1
     p_sample: float = 0.5
     p_background: float = 0.1
+    p_foreground: float = 0.1
     loss: str = "balanced_bce"
     mask_threshold: float | str = 0.5
     epochs: int = 6
@@ -117,6 +121,8 @@ class Config:
         for name in ("p_sample", "p_background"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.p_foreground <= 1.0:
+            raise ValueError(f"p_foreground must be in [0, 1], got {self.p_foreground!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if not 0 <= self.tile_overlap < self.tile_size // 2:

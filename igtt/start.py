@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
-from skimage.morphology import remove_small_objects
 
 __all__ = [
     "start_labels",
@@ -158,8 +157,19 @@ def contrast_labels(
     # no object at all, the local spread is noise and z would pass noise off
     floor = 0.25 * float(np.mean(residual[inside] ** 2)) if inside.any() else 0.0
     z = residual / np.sqrt(np.maximum(variance, floor) + 1e-8)
-    foreground = remove_small_objects((z > high) & inside, min_size=min_size)
+    foreground = _drop_small((z > high) & inside, min_size)
     return foreground, (z < low) & inside
+
+
+def _drop_small(mask: np.ndarray, min_size: int) -> np.ndarray:
+    """``mask`` without its connected regions (8-connected) of fewer than ``min_size`` pixels."""
+    regions, n = ndi.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return mask
+    sizes = np.bincount(regions.ravel())
+    keep = sizes >= min_size
+    keep[0] = False
+    return keep[regions]
 
 
 def otsu_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -92,15 +92,18 @@ class PseudoLabels:
         ``balanced_bce`` only the sampled pixels count.
         """
         c = self.config
-        fg = self.foreground[i]
+        whole = fg = self.foreground[i]
         if c.ems:
             if self._skeletons[i] is None:
                 self._skeletons[i] = skeletonize(fg)
             shifted = random_shift(self._skeletons[i], radius=c.shift_radius, rng=self.rng)
             fg = random_keep(shifted, p_sample=c.p_sample, rng=self.rng)
-        target = fg.astype(np.float32)
         if c.loss == "dmi_iou":
+            target = fg.astype(np.float32)
             return target, np.ones_like(target)
+        if c.ems and c.p_foreground > 0:
+            fg = fg | random_keep(whole, p_sample=c.p_foreground, rng=self.rng)
+        target = fg.astype(np.float32)
         bg = random_keep(self.background[i], p_sample=c.p_background, rng=self.rng) & ~fg
         return target, (fg | bg).astype(np.float32)
 

@@ -48,6 +48,11 @@ def out_of_field(
     mask : (M, N) bool ndarray
         True outside the field, grown by 4 pixels to cover its rim.
     """
+    step = -(-max(image.shape) // 2048)
+    if step > 1:  # very large images: decide on a strided view, then repeat back (bounded memory)
+        small = out_of_field(image[::step, ::step], tolerance=tolerance, flatness=flatness, min_fraction=min_fraction)
+        full = np.repeat(np.repeat(small, step, axis=0), step, axis=1)
+        return full[: image.shape[0], : image.shape[1]]
     mean = ndi.uniform_filter(image, 9)
     std = np.sqrt(np.maximum(ndi.uniform_filter(image * image, 9) - mean * mean, 0))
     candidate = (std < flatness) & (image >= 1 - tolerance)

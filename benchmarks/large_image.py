@@ -4,14 +4,15 @@
 
 Trains a small model on a 512x512 synthetic image, writes a SIZE x SIZE
 16-bit synthetic TIFF (nuclei tiled across it), then runs ``igtt predict`` on
-it in a child process and reports its wall time and peak resident memory
-(``ru_maxrss`` of the child, which includes Python, torch and the image).
+it in a child process, once for the mask alone and once with probabilities
+and labels too, and reports wall time and peak resident memory (``ru_maxrss``
+of each child, which includes Python, torch and the image).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,16 +44,27 @@ def main(argv=None):
         (tmp / "in").mkdir()
         tifffile.imwrite(tmp / "in" / "big.tif", big)
         del big, tile
-        cmd = [sys.executable, "-m", "igtt.cli", "predict", str(tmp / "in"), "--model", str(tmp / "m.igtt"),
-               "--out", str(tmp / "out"), "--quiet", "--device", "cpu"]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        seconds = time.perf_counter() - t0
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        mask = tifffile.imread(tmp / "out" / "big.tif")
-        assert mask.shape == (args.size, args.size)
-    print("| image | dtype | seconds | peak memory (MB) |\n|---|---|---|---|")
-    print(f"| {args.size}x{args.size} | uint16 | {seconds:.1f} | {peak_mb:.0f} |")
+        print("| image | dtype | outputs | seconds | peak memory (MB) |\n|---|---|---|---|---|", flush=True)
+        for extra in ([], ["--probabilities", "--labels"]):
+            out = tmp / f"out{len(extra)}"
+            cmd = [sys.executable, "-m", "igtt.cli", "predict", str(tmp / "in"), "--model", str(tmp / "m.igtt"),
+                   "--out", str(out), "--quiet", "--device", "cpu", *extra]
+            seconds, peak_mb = _run_measured(cmd)
+            mask = tifffile.imread(out / "big.tif")
+            assert mask.shape == (args.size, args.size)
+            outputs = "mask" + (", probabilities, labels" if extra else "")
+            print(f"| {args.size}x{args.size} | uint16 | {outputs} | {seconds:.1f} | {peak_mb:.0f} |", flush=True)
+
+
+def _run_measured(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of a child process, read from wait4."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed")
+    return seconds, usage.ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def _load_model(path: Path, device: str):
 
 
 def _write(jobs, model, out, probabilities, labels, channel, failed, quiet) -> int:
-    from skimage.measure import label as label_components
+    from scipy import ndimage as ndi
 
     written = 0
     with _progress(quiet) as bar:
@@ -177,14 +177,17 @@ def _write(jobs, model, out, probabilities, labels, channel, failed, quiet) -> i
                     bar.update(task, advance=1)
                     continue
             stack = job.image if job.image.ndim == 3 else job.image[None]
-            masks, proba = model.predict(stack, return_proba=True)
+            if probabilities:
+                masks, proba = model.predict(stack, return_proba=True)
+            else:
+                masks = model.predict(stack)
             squeeze = (lambda a: a[0]) if job.image.ndim == 2 else (lambda a: a)
             base = out / job.relative
-            write_tiff(base.with_suffix(".tif"), squeeze(masks.astype(np.uint8) * 255))
+            write_tiff(base.with_suffix(".tif"), squeeze(np.multiply(masks, 255, dtype=np.uint8)))
             if probabilities:
                 write_tiff(base.parent / f"{base.name}_prob.tif", squeeze(proba.astype(np.float32)))
             if labels:
-                inst = np.stack([label_components(m, connectivity=1) for m in masks]).astype(np.uint32)
+                inst = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
                 write_tiff(base.parent / f"{base.name}_labels.tif", squeeze(inst))
             written += 1
             bar.update(task, advance=1, info=job.path.name)

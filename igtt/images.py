@@ -6,16 +6,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_image_list", "normalize", "orient", "detect_polarity", "FOREGROUNDS"]
+__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "FOREGROUNDS"]
 
 FOREGROUNDS = ("bright", "dark", "auto")
 
 
 def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
-    """Check ``images`` and return a list of 2D float32 arrays.
+    """Check ``images`` and return a list of 2D arrays.
 
     Accepts one 2D array, a 3D stack (planes, rows, cols) or a sequence of 2D
-    arrays of any sizes; integer, bool or float dtypes.
+    arrays of any sizes; integer, bool or float dtypes. The arrays keep their
+    dtype (no copy): a 16-bit gigapixel image stays 16-bit until it is
+    scaled tile by tile.
 
     Raises
     ------
@@ -60,18 +62,47 @@ def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
             raise ValueError(f"{label} must be 2D (rows, cols), got shape {image.shape}")
         if image.size == 0:
             raise ValueError(f"{label} is empty (shape {image.shape})")
-        image = image.astype(np.float32, copy=False)
-        if not np.isfinite(image).all():
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
             raise ValueError(f"{label} contains NaN or inf values")
         out.append(image)
     return out
 
 
-def normalize(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> np.ndarray:
-    """Scale ``image`` so its ``low`` and ``high`` percentiles map to 0 and 1, then clip.
+def intensity_range(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> tuple[float, float]:
+    """The ``low`` and ``high`` percentiles of ``image``: the grey levels that map to 0 and 1.
 
     Percentiles make the scaling robust to hot pixels and saturated regions.
-    A constant image maps to zeros.
+    They are taken on a subsample of at most about 4 million pixels: the same
+    to a fraction of a grey level, and no sorted copy of a gigapixel image.
+    A nearly constant image falls back to its full range; a constant one
+    gives ``lo == hi``.
+    """
+    flat = np.asarray(image).ravel()
+    sample = flat[:: max(1, flat.size // 4_000_000)].astype(np.float32)
+    lo, hi = np.percentile(sample, [low, high])
+    if hi <= lo:
+        lo, hi = flat.min(), flat.max()
+    return float(lo), float(hi)
+
+
+def rescale(image: np.ndarray, lo: float, hi: float, *, invert: bool = False) -> np.ndarray:
+    """Map ``lo`` to 0 and ``hi`` to 1, clip, and optionally invert: a new float32 array.
+
+    ``lo >= hi`` (a constant image) gives zeros.
+    """
+    if hi <= lo:
+        return np.zeros(np.shape(image), np.float32)
+    out = np.asarray(image).astype(np.float32)  # one new array, then in place
+    out -= np.float32(lo)
+    out *= np.float32(1 / (hi - lo))
+    np.clip(out, 0, 1, out=out)
+    if invert:
+        np.subtract(1.0, out, out=out)
+    return out
+
+
+def normalize(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> np.ndarray:
+    """Scale ``image`` so its ``low`` and ``high`` percentiles map to 0 and 1, then clip.
 
     Parameters
     ----------
@@ -81,20 +112,9 @@ def normalize(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> np.
 
     Returns
     -------
-    out : (M, N) float32 ndarray in [0, 1]
+    out : (M, N) float32 ndarray in [0, 1]; zeros for a constant image.
     """
-    image = np.asarray(image, dtype=np.float32)
-    # percentiles of a subsample: the same to a fraction of a grey level, and
-    # no sorted copy of a gigapixel image
-    step = max(1, image.size // 4_000_000)
-    lo, hi = np.percentile(image.ravel()[::step], [low, high])
-    if hi <= lo:  # nearly constant: fall back to the full range
-        lo, hi = float(image.min()), float(image.max())
-    if hi <= lo:
-        return np.zeros_like(image)
-    out = image - np.float32(lo)  # one new array, then in place
-    out *= np.float32(1 / (hi - lo))
-    return np.clip(out, 0, 1, out=out)
+    return rescale(image, *intensity_range(image, low=low, high=high))
 
 
 def detect_polarity(images: Sequence[np.ndarray]) -> str:

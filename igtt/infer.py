@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -51,21 +53,25 @@ def predict_tiled(
     tile_size: int = 512,
     tile_overlap: int = 64,
     bfloat16: bool = False,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Foreground probability of a whole image, predicted tile by tile.
 
     Tiles overlap by ``tile_overlap`` pixels and are blended with linear
-    ramps, so no seam shows. Memory is two float32 maps of the image's size
-    plus one tile on the device.
+    ramps, so no seam shows. The blending weights are separable, so memory is
+    the image, one float32 map of its size and one tile on the device.
 
     Parameters
     ----------
     net : nn.Module
         Maps (1, 1, H, W) to (1, 1, H, W) logits; put in eval mode here.
-    image : (M, N) float32 ndarray
-        A normalised, oriented image.
+    image : (M, N) ndarray
+        A normalised, oriented float32 image, or raw data with ``transform``.
     bfloat16 : bool
         Compute under bfloat16 autocast.
+    transform : callable, optional
+        Applied to each tile before the network (e.g. scaling a 16-bit image
+        to [0, 1]), so the whole image is never converted at once.
 
     Returns
     -------
@@ -74,20 +80,31 @@ def predict_tiled(
     net.eval()
     rows, cols = image.shape
     tile = max(_MULTIPLE, tile_size // _MULTIPLE * _MULTIPLE)
-    padded = pad_to_multiple(image, minimum=0)
-    prow, pcol = padded.shape
-    tr, tc = min(tile, prow), min(tile, pcol)
-    total = np.zeros((prow, pcol), np.float32)
-    weight = np.zeros((prow, pcol), np.float32)
-    w_tile = _ramp(tr, tile_overlap)[:, None] * _ramp(tc, tile_overlap)[None, :]
-    for r0 in tile_starts(prow, tr, tile_overlap):
-        for c0 in tile_starts(pcol, tc, tile_overlap):
-            patch = np.ascontiguousarray(padded[r0 : r0 + tr, c0 : c0 + tc])
-            x = as_input(torch.from_numpy(patch)[None, None], device)
+    tr, tc = min(tile, rows), min(tile, cols)
+    row_starts, col_starts = tile_starts(rows, tr, tile_overlap), tile_starts(cols, tc, tile_overlap)
+    ramp_r, ramp_c = _ramp(tr, tile_overlap), _ramp(tc, tile_overlap)
+    total = np.zeros((rows, cols), np.float32)
+    for r0 in row_starts:
+        for c0 in col_starts:
+            patch = image[r0 : r0 + tr, c0 : c0 + tc]
+            patch = transform(patch) if transform is not None else patch
+            patch = pad_to_multiple(np.asarray(patch, np.float32))
+            x = as_input(torch.from_numpy(np.ascontiguousarray(patch))[None, None], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
                 logits = net(x)
-            p = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
-            total[r0 : r0 + tr, c0 : c0 + tc] += p * w_tile
-            weight[r0 : r0 + tr, c0 : c0 + tc] += w_tile
-    total /= weight
-    return total[:rows, :cols] if total.shape != (rows, cols) else total
+            p = torch.sigmoid(logits.float())[0, 0, :tr, :tc].cpu().numpy()
+            p *= ramp_r[:, None]
+            p *= ramp_c[None, :]
+            total[r0 : r0 + tr, c0 : c0 + tc] += p
+    # the summed weight of a grid of separable ramps is itself separable
+    total /= _coverage(rows, row_starts, ramp_r)[:, None]
+    total /= _coverage(cols, col_starts, ramp_c)[None, :]
+    return total
+
+
+def _coverage(length: int, starts: list[int], ramp: np.ndarray) -> np.ndarray:
+    """Sum of the 1D ramps placed at ``starts``."""
+    weight = np.zeros(length, np.float32)
+    for s in starts:
+        weight[s : s + len(ramp)] += ramp
+    return weight

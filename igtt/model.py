@@ -13,12 +13,12 @@ import torch
 
 from . import __version__
 from .config import Config, preset
-from .images import as_image_list, orient
+from .images import as_image_list, intensity_range, orient, rescale
 from .infer import predict_tiled
 from .network import build_unet, prepare, resolve_device, use_bfloat16
 from .postprocess import fill_small_holes
-from .start import out_of_field
-from .threshold import bright_side, threshold_search
+from .start import expand_mask, field_step, out_of_field
+from .threshold import covers_brighter, threshold_search
 from .train import Progress, iter_fit
 
 __all__ = ["IGTT", "segment"]
@@ -103,8 +103,9 @@ class IGTT:
 
         A constant image gives a map of zeros.
         """
+        self._check_fitted()
         raw = as_image_list(images)
-        return _restore_shape([self._proba_one(im) for im in self._orient(raw)], images)
+        return _restore_shape([self._proba_one(im) for im in raw], images)
 
     def predict(self, images, *, return_proba: bool = False):
         """Binary masks (bool), shaped like ``images``.
@@ -119,25 +120,32 @@ class IGTT:
         outside the field of view (:func:`igtt.start.out_of_field`) are
         background. No ground truth is used anywhere.
 
+        Images are scaled tile by tile, so a 16-bit image is never held as
+        float32 in full; the peak is about one float32 map per image.
+
         With ``return_proba=True`` returns ``(masks, probabilities)``.
         """
+        self._check_fitted()
         raw = as_image_list(images)
         masks, probas = [], []
-        for image in self._orient(raw):
+        for image in raw:
             proba = self._proba_one(image)
-            masks.append(self._mask_from_proba(proba, image))
-            probas.append(proba)
+            mask, small = self._threshold(proba, image)
+            if return_proba:
+                probas.append(proba)
+            del proba  # free the float map before the label-hungry clean-up
+            masks.append(self._clean(mask, small, image.shape))
         if return_proba:
             return _restore_shape(masks, images), _restore_shape(probas, images)
         return _restore_shape(masks, images)
 
-    def _orient(self, raw: list[np.ndarray]) -> list[np.ndarray]:
-        self._check_fitted()
-        oriented, _ = orient(raw, self.foreground_)
-        return oriented
+    def _scaling(self, image: np.ndarray) -> tuple[float, float, bool]:
+        lo, hi = intensity_range(image)
+        return lo, hi, self.foreground_ == "dark"
 
     def _proba_one(self, image: np.ndarray) -> np.ndarray:
-        if np.ptp(image) == 0:
+        lo, hi, invert = self._scaling(image)
+        if hi <= lo:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
         c = self.config
@@ -148,17 +156,33 @@ class IGTT:
             tile_size=c.tile_size,
             tile_overlap=c.tile_overlap,
             bfloat16=use_bfloat16(c.precision, device),
+            transform=lambda tile: rescale(tile, lo, hi, invert=invert),
         )
 
-    def _mask_from_proba(self, proba: np.ndarray, image: np.ndarray) -> np.ndarray:
-        if np.ptp(image) == 0:
-            return np.zeros(image.shape, bool)
+    def _threshold(self, proba: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The raw mask, and the oriented image at most 2048 px a side (for the checks that follow)."""
+        lo, hi, invert = self._scaling(image)
+        step = field_step(image.shape)
+        small = rescale(image[::step, ::step], lo, hi, invert=invert)
+        if hi <= lo:
+            return np.zeros(image.shape, bool), small
         if self.config.mask_threshold == "dmi":
-            mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0]
-            mask = bright_side(mask.numpy(), image)
+            mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0].numpy()
+            if not covers_brighter(mask[::step, ::step], small):
+                np.logical_not(mask, out=mask)
         else:
             mask = proba > float(self.config.mask_threshold)
-        return fill_small_holes(mask) & ~out_of_field(image)
+        return mask, small
+
+    @staticmethod
+    def _clean(mask: np.ndarray, small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if not mask.any():
+            return mask
+        mask = fill_small_holes(mask)
+        field = out_of_field(small)
+        if field.any():
+            mask &= ~expand_mask(field, field_step(shape), shape)
+        return mask
 
     # -- persistence --------------------------------------------------------------
     def save(self, path) -> Path:

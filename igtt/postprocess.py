@@ -8,15 +8,32 @@ from scipy import ndimage as ndi
 __all__ = ["fill_small_holes", "typical_radius"]
 
 
+_STRIP = 1024  # rows of distance transform computed at once
+_REACH = 512  # rows of context around a strip; radii are capped just above this
+
+
 def typical_radius(mask: np.ndarray) -> float:
-    """The median, over connected objects, of the radius of the largest disk inside each."""
+    """The median, over connected objects, of the radius of the largest square inside each.
+
+    The radius is the chessboard distance to the nearest background pixel,
+    computed in strips of rows with ``_REACH`` rows of context on each side,
+    so memory stays near one int32 label image even for gigapixel masks.
+    Radii are exact up to ``_REACH`` and capped just above it.
+    """
     mask = np.asarray(mask, bool)
     regions, n = ndi.label(mask)
     if n == 0:
         return 0.0
-    distance = ndi.distance_transform_cdt(mask, metric="chessboard")  # int32: light on big images
-    radii = ndi.maximum(distance, regions, index=np.arange(1, n + 1))
-    return float(np.median(radii))
+    radii = np.zeros(n + 1, np.int32)
+    rows = mask.shape[0]
+    for top in range(0, rows, _STRIP):
+        bottom = min(rows, top + _STRIP)
+        lo, hi = max(0, top - _REACH), min(rows, bottom + _REACH)
+        distance = ndi.distance_transform_cdt(mask[lo:hi], metric="chessboard")[top - lo : bottom - lo]
+        # -1 (no background in the strip) or farther than the context: the radius exceeds _REACH
+        distance[(distance < 0) | (distance > _REACH)] = _REACH + 1
+        np.maximum.at(radii, regions[top:bottom].ravel(), distance.ravel())
+    return float(np.median(radii[1:]))
 
 
 def fill_small_holes(mask: np.ndarray) -> np.ndarray:
@@ -30,11 +47,21 @@ def fill_small_holes(mask: np.ndarray) -> np.ndarray:
     if not mask.any():
         return mask
     limit = np.pi * typical_radius(mask) ** 2
-    holes = ndi.binary_fill_holes(mask) & ~mask
-    regions, n = ndi.label(holes)
+    # holes: background components (4-connected, as in binary_fill_holes) that miss the border
+    background, n = ndi.label(~mask)
     if n == 0:
         return mask
-    sizes = np.bincount(regions.ravel())
-    small = sizes < limit
+    small = _sizes(background, n) < limit
     small[0] = False
-    return mask | small[regions]
+    edges = (background[0], background[-1], background[:, 0], background[:, -1])
+    small[np.unique(np.concatenate(edges))] = False
+    return mask | small[background]
+
+
+def _sizes(labels: np.ndarray, n: int, chunk: int = 1 << 23) -> np.ndarray:
+    """Pixel count of each label 0..n, a chunk at a time (bincount copies its input to int64)."""
+    flat = labels.ravel()
+    sizes = np.zeros(n + 1, np.int64)
+    for start in range(0, flat.size, chunk):
+        sizes += np.bincount(flat[start : start + chunk], minlength=n + 1)
+    return sizes

@@ -16,10 +16,25 @@ __all__ = [
     "smooth",
     "local_contrast",
     "out_of_field",
+    "field_step",
+    "expand_mask",
     "contrast_labels",
     "otsu_labels",
     "black_labels",
 ]
+
+
+def field_step(shape: tuple[int, ...], limit: int = 2048) -> int:
+    """The stride that brings the longer side of ``shape`` to at most ``limit`` pixels."""
+    return -(-max(shape) // limit)
+
+
+def expand_mask(small: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+    """Undo a ``[::step, ::step]`` subsampling of a mask by repeating pixels, cropped to ``shape``."""
+    if step == 1:
+        return small
+    full = np.repeat(np.repeat(small, step, axis=0), step, axis=1)
+    return full[: shape[0], : shape[1]]
 
 
 def out_of_field(
@@ -48,11 +63,10 @@ def out_of_field(
     mask : (M, N) bool ndarray
         True outside the field, grown by 4 pixels to cover its rim.
     """
-    step = -(-max(image.shape) // 2048)
+    step = field_step(image.shape)
     if step > 1:  # very large images: decide on a strided view, then repeat back (bounded memory)
         small = out_of_field(image[::step, ::step], tolerance=tolerance, flatness=flatness, min_fraction=min_fraction)
-        full = np.repeat(np.repeat(small, step, axis=0), step, axis=1)
-        return full[: image.shape[0], : image.shape[1]]
+        return expand_mask(small, step, image.shape)
     mean = ndi.uniform_filter(image, 9)
     std = np.sqrt(np.maximum(ndi.uniform_filter(image * image, 9) - mean * mean, 0))
     candidate = (std < flatness) & (image >= 1 - tolerance)

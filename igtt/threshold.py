@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["threshold_search", "bright_side"]
+__all__ = ["threshold_search", "bright_side", "covers_brighter"]
 
 
 def threshold_search(
@@ -78,6 +78,15 @@ def bright_side(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     An empty or full mask is returned unchanged.
     """
     mask = np.asarray(mask, dtype=bool)
+    return mask if covers_brighter(mask, image) else ~mask
+
+
+def covers_brighter(mask: np.ndarray, image: np.ndarray) -> bool:
+    """Whether ``mask`` covers pixels at least as bright, on average, as its complement.
+
+    An empty or full mask counts as covering the brighter side.
+    """
+    mask = np.asarray(mask, dtype=bool)
     if mask.all() or not mask.any():
-        return mask
-    return mask if image[mask].mean() >= image[~mask].mean() else ~mask
+        return True
+    return bool(image[mask].mean() >= image[~mask].mean())

@@ -6,10 +6,13 @@ from igtt.start import contrast_labels, out_of_field
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
-def test_any_numeric_dtype_is_accepted(dtype):
+def test_any_numeric_dtype_is_accepted_without_a_copy(dtype):
     image = (np.arange(64).reshape(8, 8) % 2).astype(dtype)
     (out,) = as_image_list(image)
-    assert out.dtype == np.float32 and out.shape == (8, 8)
+    assert out.dtype == image.dtype and out.shape == (8, 8)
+    assert np.shares_memory(out, image)
+    scaled = normalize(out)
+    assert scaled.dtype == np.float32 and set(np.unique(scaled)) == {0.0, 1.0}
 
 
 def test_stack_and_list_of_different_sizes():
@@ -89,3 +92,17 @@ def test_fill_small_holes_fills_nucleoli_but_not_network_loops():
     filled = fill_small_holes(mask)
     assert filled[28:32, 28:32].all()
     assert not filled[70:95, 20:100].any()
+
+
+def test_typical_radius_in_strips_equals_the_whole_image_transform(monkeypatch):
+    from scipy import ndimage as ndi
+
+    from igtt import postprocess
+
+    mask = ndi.gaussian_filter(np.random.default_rng(3).random((260, 90)), 3) > 0.5
+    regions, n = ndi.label(mask)
+    distance = ndi.distance_transform_cdt(mask, metric="chessboard")
+    radii = ndi.maximum(distance, regions, index=np.arange(1, n + 1))
+    monkeypatch.setattr(postprocess, "_STRIP", 16)
+    monkeypatch.setattr(postprocess, "_REACH", int(radii.max()) + 1)
+    assert postprocess.typical_radius(mask) == np.median(radii)

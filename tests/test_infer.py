@@ -31,3 +31,13 @@ def test_tiled_prediction_equals_whole_image_prediction_for_a_pointwise_net(shap
         whole = torch.sigmoid(net(torch.from_numpy(image)[None, None]))[0, 0].numpy()
     assert tiled.shape == shape
     assert np.allclose(tiled, whole, atol=1e-6)
+
+
+def test_a_tile_transform_equals_transforming_the_whole_image_first():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 1, 1))
+    raw = np.random.default_rng(1).integers(0, 60000, (200, 170)).astype(np.uint16)
+    scale = lambda a: a.astype(np.float32) / 60000  # noqa: E731
+    kw = dict(device=torch.device("cpu"), tile_size=64, tile_overlap=16)
+    lazy = predict_tiled(net, raw, transform=scale, **kw)
+    eager = predict_tiled(net, scale(raw), **kw)
+    assert lazy.dtype == np.float32 and np.array_equal(lazy, eager)

@@ -408,6 +408,9 @@ def info():
     Console().print(table)
 
 
+from . import cli_study  # noqa: E402,F401  registers noise, density, study and patterns
+
+
 def main():  # pragma: no cover - console script entry
     app()
 

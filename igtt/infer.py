@@ -64,7 +64,8 @@ def predict_tiled(
     Parameters
     ----------
     net : nn.Module
-        Maps (1, 1, H, W) to (1, 1, H, W) logits; put in eval mode here.
+        Maps (1, 1, H, W) to (1, C, H, W) logits; put in eval mode here.
+        One channel is read through a sigmoid, several through a softmax.
     image : (M, N) ndarray
         A normalised, oriented float32 image, or raw data with ``transform``.
     bfloat16 : bool
@@ -75,7 +76,7 @@ def predict_tiled(
 
     Returns
     -------
-    proba : (M, N) float32 ndarray in [0, 1]
+    proba : (M, N) float32 ndarray in [0, 1], or (C, M, N) for a C-class net
     """
     net.eval()
     rows, cols = image.shape
@@ -83,7 +84,7 @@ def predict_tiled(
     tr, tc = min(tile, rows), min(tile, cols)
     row_starts, col_starts = tile_starts(rows, tr, tile_overlap), tile_starts(cols, tc, tile_overlap)
     ramp_r, ramp_c = _ramp(tr, tile_overlap), _ramp(tc, tile_overlap)
-    total = np.zeros((rows, cols), np.float32)
+    total = None
     for r0 in row_starts:
         for c0 in col_starts:
             patch = image[r0 : r0 + tr, c0 : c0 + tc]
@@ -92,10 +93,13 @@ def predict_tiled(
             x = as_input(torch.from_numpy(np.ascontiguousarray(patch))[None, None], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
                 logits = net(x)
-            p = torch.sigmoid(logits.float())[0, 0, :tr, :tc].cpu().numpy()
+            logits = logits.float()[0, :, :tr, :tc]
+            p = (torch.sigmoid(logits[0]) if len(logits) == 1 else torch.softmax(logits, 0)).cpu().numpy()
             p *= ramp_r[:, None]
             p *= ramp_c[None, :]
-            total[r0 : r0 + tr, c0 : c0 + tc] += p
+            if total is None:
+                total = np.zeros(p.shape[:-2] + (rows, cols), np.float32)
+            total[..., r0 : r0 + tr, c0 : c0 + tc] += p
     # the summed weight of a grid of separable ramps is itself separable
     total /= _coverage(rows, row_starts, ramp_r)[:, None]
     total /= _coverage(cols, col_starts, ramp_c)[None, :]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image", "write_tiff"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image", "write_tiff", "atomic_path"]
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask once: temporary files are created 0600, outputs should not be
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
@@ -119,22 +123,30 @@ def read_image(path: str | Path, *, channel: int | None = None) -> np.ndarray:
     return image
 
 
-def write_tiff(path: str | Path, data: np.ndarray) -> Path:
-    """Write ``data`` as a TIFF atomically: a temporary file, then a rename.
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure delete it.
 
     A run killed mid-write leaves the temporary file's name (hidden, in the
     same folder) at worst, never a half-written ``path``.
     """
-    import tifffile
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        tifffile.imwrite(tmp, data, compression="zlib" if data.dtype != np.float32 else None)
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_tiff(path: str | Path, data: np.ndarray) -> Path:
+    """Write ``data`` as a TIFF atomically (see :func:`atomic_path`)."""
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, data, compression="zlib" if data.dtype != np.float32 else None)
+    return Path(path)

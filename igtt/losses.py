@@ -16,6 +16,8 @@ __all__ = [
     "dmi_loss",
     "soft_iou_loss",
     "masked_balanced_bce",
+    "masked_bce",
+    "masked_cross_entropy",
     "DMIIoULoss",
 ]
 
@@ -107,3 +109,15 @@ class DMIIoULoss(nn.Module):
 
     def forward(self, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return dmi_loss(p, y, signed=self.signed) + soft_iou_loss(p, y)
+
+
+def masked_bce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Plain binary cross-entropy averaged over the pixels with ``weight`` 1 (the papers' study loss)."""
+    bce = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
+    return (bce * weight).sum() / weight.sum().clamp(min=1)
+
+
+def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (B, M, ...) logits against (B, ...) class indices, over pixels with ``weight`` 1."""
+    ce = F.cross_entropy(logits, y.long(), reduction="none")
+    return (ce * weight).sum() / weight.sum().clamp(min=1)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from . import __version__
 from .config import Config, preset
 from .images import as_image_list, intensity_range, orient, rescale
 from .infer import predict_tiled
+from .io import atomic_path
 from .network import build_unet, prepare, resolve_device, use_bfloat16
 from .postprocess import fill_small_holes
 from .start import expand_mask, field_step, out_of_field
@@ -196,15 +195,8 @@ class IGTT:
             "foreground": self.foreground_,
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
         return path
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["build_unet", "resolve_device", "use_bfloat16", "prepare", "as_input"]
+__all__ = ["build_unet", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input"]
 
 
 def build_unet(
@@ -14,8 +14,9 @@ def build_unet(
     encoder_depth: int = 3,
     decoder_channels: tuple[int, ...] = (32, 16, 8),
     encoder_weights: str | None = None,
+    classes: int = 1,
 ) -> nn.Module:
-    """Build a segmentation_models_pytorch U-Net for 1-channel input and 1 logit output.
+    """Build a segmentation_models_pytorch U-Net for 1-channel input and ``classes`` logits (default 1).
 
     Parameters
     ----------
@@ -44,17 +45,36 @@ def build_unet(
             f"decoder_channels needs one entry per encoder stage ({encoder_depth}), "
             f"got {tuple(decoder_channels)}"
         )
-    names = smp.encoders.get_encoder_names()
-    if encoder not in names and not encoder.startswith("tu-"):
-        raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(sorted(names))}")
+    _check_encoder(encoder)
     return smp.Unet(
         encoder_name=encoder,
         encoder_depth=encoder_depth,
         encoder_weights=encoder_weights,
         decoder_channels=tuple(decoder_channels),
         in_channels=1,
-        classes=1,
+        classes=classes,
     )
+
+
+def build_deeplabv3plus(*, encoder: str = "resnet18", encoder_weights: str | None = None, classes: int = 1) -> nn.Module:
+    """Build an smp DeepLabV3+ (output stride 16) for 1-channel input and ``classes`` logits.
+
+    The papers' network for multi-class segmentation; inputs must be at
+    least 32 pixels a side, and training batches need 2 or more images
+    (the ASPP pooling branch normalises over the batch).
+    """
+    import segmentation_models_pytorch as smp
+
+    _check_encoder(encoder)
+    return smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=1, classes=classes)
+
+
+def _check_encoder(encoder: str) -> None:
+    import segmentation_models_pytorch as smp
+
+    names = smp.encoders.get_encoder_names()
+    if encoder not in names and not encoder.startswith("tu-"):
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of: {', '.join(sorted(names))}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

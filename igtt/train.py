@@ -114,7 +114,7 @@ class PseudoLabels:
         return out
 
 
-def _sample_batch(images, labels, config: Config, rng: np.random.Generator):
+def sample_batch(images, labels, config: Config, rng: np.random.Generator):
     """A batch of random crops (with flips, turns and a gamma jitter if ``augment``)."""
     size = config.crop_size
     areas = np.array([im.size for im in images], float)
@@ -149,12 +149,19 @@ def _loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, conf
     return masked_balanced_bce(logits, target, weight)
 
 
-def _optimizer(net: nn.Module, config: Config) -> torch.optim.Optimizer:
+def make_optimizer(net: nn.Module, config: Config) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     return torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def step_lr(optimizer: torch.optim.Optimizer, epoch: int, config: Config) -> None:
+    """Multiply the learning rate by ``lr_gamma`` every ``lr_step`` epochs (a StepLR; call at each epoch's start)."""
+    if config.lr_step and epoch > 1 and (epoch - 1) % config.lr_step == 0:
+        for group in optimizer.param_groups:
+            group["lr"] *= config.lr_gamma
 
 
 def iter_fit(
@@ -187,18 +194,16 @@ def iter_fit(
     rng = np.random.default_rng(config.seed)
     bf16 = use_bfloat16(config.precision, device)
     labels = PseudoLabels(images, config, rng)
-    optimizer = _optimizer(net, config)
+    optimizer = make_optimizer(net, config)
     steps = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
     t0 = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        if config.lr_step and epoch > 1 and (epoch - 1) % config.lr_step == 0:
-            for group in optimizer.param_groups:
-                group["lr"] *= config.lr_gamma
+        step_lr(optimizer, epoch, config)
         drawn = [labels.draw(i) for i in range(len(images))]
         net.train()
         losses = []
         for _ in range(steps):
-            x, y, w = _sample_batch(images, drawn, config, rng)
+            x, y, w = sample_batch(images, drawn, config, rng)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = net(as_input(x, device))
             loss = _loss(logits.float(), y.to(device), w.to(device), config)
@@ -246,7 +251,7 @@ def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, bf16
     net.train()
     plain = config.replace(augment=False)
     for _ in range(n_batches):
-        x, _, _ = _sample_batch(images, drawn, plain, rng)
+        x, _, _ = sample_batch(images, drawn, plain, rng)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             net(as_input(x, device))
     for m, momentum in zip(norms, momenta):

@@ -181,3 +181,14 @@ def test_info_and_help():
     assert result.exit_code == 0 and "torch" in out and "device" in out
     result, out = run("segment", "--help")
     assert result.exit_code == 0 and "--skip-existing" in out and "Example" in out
+
+
+def test_outputs_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    from igtt.io import write_tiff
+
+    path = write_tiff(tmp_path / "m.tif", np.zeros((4, 4), np.uint8))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

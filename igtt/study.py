@@ -1,0 +1,379 @@
+"""The label-noise study runner: one network per label type, scored against clean masks.
+
+A label type is written as a short spec::
+
+    CL                      clean labels
+    RCL:flip=0.45           every pixel leaves its class with probability 0.45
+    RCL:p10=0.7,p01=0.3     binary flips 0 -> 1 and 1 -> 0 (here d = 0: rank 1)
+    RCL:ntm=a,b;c,d         any NTM, rows separated by ";" (Q[k, i] = P(noisy k | true i))
+    RCL:sample=0.1          keep 10 % of the foreground, ignore the rest in the loss (papers)
+    RCL:sample_exact=0.1    keep exactly 10 %, the rest becomes background (reference code)
+    PCL:skeleton | PCL:dilate[=N] | PCL:erode[=N]   3x3 element, N iterations (default 1)
+    RL:0.5                  every pixel foreground with probability 0.5
+
+Add ``,dynamic`` to a random spec (RCL, RL) to draw fresh labels every epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import noise
+from .config import Config
+from .io import atomic_path, find_images, read_image
+from .ntm import estimate_ntm, min_crd, ntm_rank
+
+__all__ = ["LabelSpec", "StudyResult", "parse_spec", "load_pairs", "split_pairs", "run_study", "write_tables"]
+
+log = logging.getLogger(__name__)
+
+_KINDS = ("CL", "RCL", "PCL", "RL")
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One label type of the study, parsed from text such as ``RCL:flip=0.45``."""
+
+    text: str
+    kind: str
+    params: tuple[tuple[str, str], ...] = ()
+    dynamic: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.text + (" (dynamic)" if self.dynamic and "dynamic" not in self.text else "")
+
+    @property
+    def random(self) -> bool:
+        return self.kind in ("RCL", "RL")
+
+    def ntm(self, n_classes: int) -> np.ndarray | None:
+        """The NTM these labels are synthesised with, where one describes them (``None`` for CL, PCL, sampling)."""
+        p = dict(self.params)
+        if self.kind == "RL":
+            rate = float(p["p"])
+            return np.array([[1 - rate, 1 - rate], [rate, rate]])
+        if self.kind != "RCL":
+            return None
+        if "flip" in p:
+            return noise.symmetric_ntm(n_classes, float(p["flip"]))
+        if "p10" in p or "p01" in p:
+            return noise.binary_ntm(float(p.get("p10", 0)), float(p.get("p01", 0)))
+        if "ntm" in p:
+            return np.array([[float(v) for v in row.split(",")] for row in p["ntm"].split(";")])
+        if "sample_exact" in p:
+            rate = float(p["sample_exact"])
+            return np.array([[1.0, 1 - rate], [0.0, rate]])
+        return None  # sampling with an ignore mask: the counted pixels are clean
+
+    def make(self, clean: np.ndarray, rng: np.random.Generator, n_classes: int = 2) -> tuple[np.ndarray, np.ndarray | None]:
+        """Noisy labels for one clean class map, and the pixels that count in the loss (``None``: all)."""
+        p = dict(self.params)
+        clean = np.asarray(clean)
+        if self.kind == "CL":
+            return clean.copy(), None
+        if self.kind == "RL":
+            return noise.random_label(clean.shape, float(p["p"]), rng).astype(clean.dtype), None
+        if self.kind == "PCL":
+            op = p.get("op")
+            if op == "skeleton":
+                return noise.skeleton(clean).astype(clean.dtype), None
+            n = int(p.get("n", 1))
+            morph = noise.dilate if op == "dilate" else noise.erode
+            return morph(clean, iterations=n).astype(clean.dtype), None
+        if "sample" in p:
+            return noise.random_sample(clean, float(p["sample"]), rng)
+        if "sample_exact" in p:
+            return noise.random_sample_exact(clean, float(p["sample_exact"]), rng), None
+        return noise.apply_ntm(clean, self.ntm(n_classes), rng), None
+
+
+def _pieces(rest: str) -> list[str]:
+    """Split ``a=1,b=2,dynamic`` on commas, keeping the commas inside an ``ntm=`` matrix."""
+    pieces: list[str] = []
+    for piece in (s.strip() for s in rest.split(",")) if rest else ():
+        if pieces and re.fullmatch(r"[0-9.;\s-]+", piece) and "=" in pieces[-1]:
+            pieces[-1] += "," + piece  # a further number of the matrix before it
+        elif piece:
+            pieces.append(piece)
+    return pieces
+
+
+def parse_spec(text: str, *, dynamic: bool = False) -> LabelSpec:
+    """Parse a label spec (see the module docstring); ``dynamic`` applies to random specs.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, parameter or value.
+    """
+    raw = text.strip()
+    kind, _, rest = raw.partition(":")
+    kind = kind.upper()
+    try:
+        if kind not in _KINDS:
+            raise ValueError(f"the kind must be one of {', '.join(_KINDS)}")
+        pieces = _pieces(rest)
+        is_dynamic = dynamic or "dynamic" in pieces
+        pieces = [x for x in pieces if x != "dynamic"]
+        if "dynamic" in rest and kind not in ("RCL", "RL"):
+            raise ValueError("only random labels (RCL, RL) can be dynamic")
+        params: dict[str, str] = {}
+        if kind == "CL" and pieces:
+            raise ValueError("CL takes no parameters")
+        if kind == "RL":
+            if len(pieces) != 1:
+                raise ValueError("RL needs one probability, e.g. RL:0.5")
+            params["p"] = pieces[0].removeprefix("p=")
+        if kind == "PCL":
+            op, _, n = pieces[0].partition("=") if len(pieces) == 1 else ("", "", "")
+            if op not in ("skeleton", "dilate", "erode") or (op == "skeleton" and n):
+                raise ValueError("PCL needs skeleton, dilate[=N] or erode[=N]")
+            params["op"] = op
+            if n:
+                if int(n) < 1:
+                    raise ValueError("the number of iterations must be at least 1")
+                params["n"] = str(int(n))
+        if kind == "RCL":
+            for piece in pieces:
+                key, eq, value = piece.partition("=")
+                if not eq or key not in ("flip", "p10", "p01", "ntm", "sample", "sample_exact"):
+                    raise ValueError(f"unknown parameter {piece!r}; use flip=, p10=, p01=, ntm=, sample= or sample_exact=")
+                params[key] = value
+            if not params:
+                raise ValueError("RCL needs flip=, p10=/p01=, ntm=, sample= or sample_exact=")
+        for key, value in params.items():
+            if key not in ("ntm", "op", "n"):
+                noise._probability(key, float(value))
+        spec = LabelSpec(raw, kind, tuple(params.items()), dynamic=is_dynamic and kind in ("RCL", "RL"))
+        q = spec.ntm(2)
+        if q is not None:
+            noise._check_ntm(q)
+    except ValueError as exc:
+        raise ValueError(f"label spec {text!r}: {exc}") from None
+    return spec
+
+
+def load_pairs(data_dir, *, images: str = "images", masks: str = "masks", n_classes: int = 2):
+    """Read ``data_dir/images/*`` and the masks with the same stems from ``data_dir/masks/``.
+
+    Binary masks are ``mask > 0``; with ``n_classes > 2`` the mask values
+    are the classes. Returns ``(names, images, masks)``.
+
+    Raises
+    ------
+    ValueError
+        A folder is missing or empty, or an image has no mask.
+    """
+    data_dir = Path(data_dir)
+    image_files = find_images([data_dir / images])
+    mask_files = {p.stem: p for p in find_images([data_dir / masks])}
+    names, ims, ms = [], [], []
+    for path in image_files:
+        if path.stem not in mask_files:
+            raise ValueError(f"{path}: no mask with the same name in {data_dir / masks}")
+        image, mask = read_image(path), read_image(mask_files[path.stem])
+        if image.ndim != 2 or image.shape != mask.shape:
+            raise ValueError(f"{path}: image {image.shape} and mask {mask.shape} must be 2D of one shape")
+        names.append(path.stem)
+        ims.append(image)
+        ms.append((mask > 0).astype(np.uint8) if n_classes == 2 else mask.astype(np.uint8))
+    return names, ims, ms
+
+
+def split_pairs(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled indices of a train/test split with ``fraction`` for training (at least one image each)."""
+    if n < 2:
+        raise ValueError(f"a train/test split needs at least 2 images, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    cut = min(n - 1, max(1, round(fraction * n)))
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+@dataclass
+class StudyResult:
+    """What one label type gave."""
+
+    spec: LabelSpec
+    rank: int
+    min_crd: float
+    noisy_fraction: float  # pixels whose label differs from the clean one (among counted pixels)
+    dice: list[float] = field(default_factory=list)
+    iou: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def row(self) -> dict[str, object]:
+        final = lambda v: round(100 * v[-1], 1) if v and not math.isnan(v[-1]) else float("nan")  # noqa: E731
+        best = max((x for x in self.dice if not math.isnan(x)), default=float("nan"))
+        return {
+            "labels": self.spec.name,
+            "rank": self.rank,
+            "min_d": round(self.min_crd, 3),
+            "wrong_pixels_%": round(100 * self.noisy_fraction, 1),
+            "dice_%": final(self.dice),
+            "best_dice_%": round(100 * best, 1),
+            "iou_%": final(self.iou),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _label_stats(clean_masks, labels, n_classes: int) -> tuple[int, float, float]:
+    """Rank and smallest CRD of the NTM estimated from all training labels, and the wrong-pixel rate."""
+    counts = np.zeros((n_classes, n_classes))
+    for clean, (noisy, valid) in zip(clean_masks, labels):
+        q = estimate_ntm(clean, noisy, n_classes=n_classes, valid=valid)
+        weights = np.bincount(np.asarray(clean if valid is None else clean[valid], np.intp).ravel(), minlength=n_classes)
+        counts += np.nan_to_num(q) * weights[None, :n_classes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = counts / counts.sum(axis=0, keepdims=True)
+    wrong = 1 - np.trace(np.nan_to_num(counts)) / max(counts.sum(), 1)
+    q = np.nan_to_num(q, nan=0.0)
+    return ntm_rank(q, tol=1e-3), min_crd(q), float(wrong)
+
+
+def run_study(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    specs: Sequence[LabelSpec],
+    *,
+    split: float = 0.7,
+    n_classes: int = 2,
+    architecture: str = "unet",
+    config: Config | None = None,
+    out: Path | str | None = None,
+    on_epoch: Callable[[LabelSpec, object], None] | None = None,
+) -> list[StudyResult]:
+    """Train one network per label spec on a train split and score it on the test split's clean masks.
+
+    The same split, the same seed and the same network initialisation serve
+    every label type, so the rows differ only by their labels. With ``out``,
+    writes ``results.csv``, ``results.md``, ``curves.png`` (test Dice, IoU
+    and training loss per epoch), ``labels.png`` (the labels of one training
+    image and their density maps), ``differences.png`` (each model's test
+    mask minus the CL model's, when CL is among the specs) and, for binary
+    U-Nets, ``models/<label>.igtt`` (usable by ``igtt predict`` and
+    ``igtt patterns``).
+    """
+    from .supervised import iter_train, predict_classes
+
+    config = config or Config()
+    train_idx, test_idx = split_pairs(len(images), split, config.seed)
+    train_images = [images[i] for i in train_idx]
+    train_masks = [masks[i] for i in train_idx]
+    test_images = [images[i] for i in test_idx]
+    test_masks = [masks[i] for i in test_idx]
+    log.info("study: %d training and %d test images, %d label types", len(train_idx), len(test_idx), len(specs))
+    out = Path(out) if out is not None else None
+    results, first_predictions, first_labels = [], {}, {}
+    for index, spec in enumerate(specs):
+        rng = np.random.default_rng([config.seed, index])
+        draw = lambda: [spec.make(m, rng, n_classes) for m in train_masks]  # noqa: E731
+        labels = draw()
+        rank, d_min, wrong = _label_stats(train_masks, labels, n_classes)
+        q = spec.ntm(n_classes)
+        if q is not None:  # the synthesis matrix is exact; an estimate is never exactly rank-deficient
+            rank, d_min = ntm_rank(q), min_crd(q)
+        shown, valid = labels[0]
+        first_labels[spec.name] = shown if valid is None else np.where(valid, shown, 0)
+        result = StudyResult(spec, rank, d_min, wrong)
+        t0 = time.perf_counter()
+        net = None
+        for net, scores in iter_train(
+            train_images,
+            labels,
+            n_classes=n_classes,
+            architecture=architecture,
+            config=config,
+            test_images=test_images,
+            test_labels=test_masks,
+            redraw=(lambda epoch, _rng: draw()) if spec.dynamic else None,
+            ntm=spec.ntm(n_classes),
+        ):
+            result.dice.append(scores.dice)
+            result.iou.append(scores.iou)
+            result.loss.append(scores.loss)
+            if on_epoch is not None:
+                on_epoch(spec, scores)
+        result.seconds = time.perf_counter() - t0
+        results.append(result)
+        log.info("study: %s dice %.3f (%.0f s)", spec.name, result.dice[-1], result.seconds)
+        if out is not None:
+            from .images import normalize
+
+            first_predictions[spec.name] = predict_classes(
+                net, [normalize(test_images[0])], config, ntm=spec.ntm(n_classes)
+            )[0]
+            if architecture == "unet" and n_classes == 2:
+                _save_model(net, config, out / "models" / f"{_safe(spec.name)}.igtt")
+            write_tables(results, out, config=config, n_train=len(train_idx), n_test=len(test_idx))
+    if out is not None:
+        _write_figures(results, first_labels, first_predictions, out)
+    return results
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_")
+
+
+def _save_model(net, config: Config, path: Path) -> None:
+    from .model import IGTT
+
+    model = IGTT(config)
+    model.net, model.foreground_ = net, "bright"  # the study does not invert images
+    model.save(path)
+
+
+def write_tables(results: Sequence[StudyResult], out, *, config: Config, n_train: int, n_test: int) -> None:
+    """Write ``results.csv`` and ``results.md`` (atomically) in ``out``."""
+    out = Path(out)
+    rows = [r.row() for r in results]
+    with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    head = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
+    body = "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
+    note = (
+        f"\n{n_train} training and {n_test} test images; {config.epochs} epochs of "
+        f"{config.steps_per_epoch} steps, batch {config.batch_size}, crops {config.crop_size}, seed {config.seed}. "
+        "rank and min_d: of the NTM the labels were drawn with where there is one (RCL flips, RL), "
+        "else of the NTM estimated from the training labels against the clean masks. "
+        "wrong_pixels_%: counted pixels whose label differs from the clean mask. "
+        "dice_%: mean per-image test Dice after the last epoch.\n"
+    )
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(head + body + note)
+
+
+def _write_figures(results, first_labels, first_predictions, out: Path) -> None:
+    from .density import density_map
+    from .patterns import difference_image
+    from .plots import curves_figure, density_figure, difference_figure
+
+    curves = {
+        "test Dice": {r.spec.name: r.dice for r in results},
+        "test IoU": {r.spec.name: r.iou for r in results},
+        "training loss": {r.spec.name: r.loss for r in results},
+    }
+    curves_figure(curves, out / "curves.png")
+    crop = tuple(slice(0, min(256, n)) for n in next(iter(first_labels.values())).shape)
+    labels = {name: np.asarray(lab)[crop] for name, lab in first_labels.items()}
+    h = 4
+    densities = {name: density_map(lab != 0, h) for name, lab in labels.items()}
+    row = labels[next(iter(labels))].shape[0] // 2
+    density_figure(labels, densities, out / "labels.png", row=row, h=h)
+    reference = next((r.spec.name for r in results if r.spec.kind == "CL"), None)
+    if reference is not None and len(first_predictions) > 1:
+        base = first_predictions[reference]
+        diffs = {name: difference_image(base, pred) for name, pred in first_predictions.items() if name != reference}
+        difference_figure(diffs, out / "differences.png")

@@ -196,6 +196,7 @@ def study_noise(
     crop: Annotated[int, typer.Option(min=32, help="Crop size in pixels.", rich_help_panel=TRAINING)] = 256,
     optimizer: Annotated[str, typer.Option(help="sgd (papers) or adam.", rich_help_panel=TRAINING)] = "adam",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: 1e-3 for adam, 0.05 for sgd).", rich_help_panel=TRAINING)] = None,
+    lr_step: Annotated[int, typer.Option(min=0, help="Divide the learning rate by 10 every N epochs (papers: 20); 0 = never.", rich_help_panel=TRAINING)] = 0,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto,
@@ -238,6 +239,8 @@ def study_noise(
         optimizer=optimizer,
         lr=lr if lr is not None else (1e-3 if optimizer == "adam" else 0.05),
         momentum=0.9,
+        lr_step=lr_step,
+        lr_gamma=0.1,
         weight_decay=1e-4 if optimizer == "sgd" else 0.0,
         seed=seed,
         device=device.value,
@@ -273,7 +276,8 @@ def patterns(
     model: Annotated[list[Path], typer.Option("--model", "-m", help="A saved .igtt model; give several to compare.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures.", rich_help_panel=OUT)] = Path("patterns"),
     top: Annotated[int, typer.Option(min=1, help="How many top channels to synthesise.")] = 3,
-    steps: Annotated[int, typer.Option(min=1, help="Gradient-ascent steps per pattern.")] = 200,
+    steps: Annotated[int, typer.Option(min=1, help="Gradient-ascent steps per pattern.")] = 100,
+    blur: Annotated[float, typer.Option(min=0, help="Smooth the pattern every 2nd step (Gaussian s.d., pixels); 0 = plain ascent.")] = 1.0,
     size: Annotated[int, typer.Option(min=32, help="Side of the synthesised patterns.")] = 128,
     channel: Annotated[Optional[int], typer.Option(help="Channel for RGB images.")] = None,
     seed: SeedOpt = 0,
@@ -307,7 +311,7 @@ def patterns(
         except (ValueError, FileNotFoundError, OSError) as exc:
             _fail(f"{path}: cannot load model ({exc})")
         scaled = rescale(raw, *intensity_range(raw), invert=m.foreground_ == "dark")
-        chosen, activations, pats = patterns_for(m.net, scaled, top, shape=(size, size), steps=steps, seed=seed)
+        chosen, activations, pats = patterns_for(m.net, scaled, top, shape=(size, size), steps=steps, blur=blur, seed=seed)
         written = patterns_figure(activations, chosen, pats, out / f"{path.stem}_patterns.png", title=path.stem)
         masks[path.stem] = m.predict(raw)
         if not quiet:

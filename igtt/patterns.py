@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .infer import pad_to_multiple
@@ -56,17 +57,23 @@ def synthesize_pattern(
     channel: int,
     *,
     shape: tuple[int, int] = (128, 128),
-    steps: int = 200,
-    lr: float = 0.02,
+    steps: int = 100,
+    lr: float = 0.05,
+    blur: float = 1.0,
     seed: int = 0,
     layer: nn.Module | None = None,
 ) -> np.ndarray:
     """An image that maximally activates ``channel`` of ``layer``, by gradient ascent from noise.
 
-    The papers' Algorithm 1: start from a random image X and repeat
-    ``X <- X + lr * grad`` of the channel's mean activation. The gradient is
-    divided by its RMS so ``lr`` is a step in intensity units whatever the
-    network's scale, and X is kept in [0, 1] like a normalised image.
+    The papers' Algorithm 1: start from a random image X (grey, 0.5, with
+    noise of s.d. 0.1) and repeat ``X <- X + lr * grad`` of the channel's mean
+    activation. The gradient is divided by its RMS so ``lr`` is a step in
+    intensity units whatever the network's scale, and X is kept in [0, 1]
+    like a normalised image. Every second step X is smoothed with a Gaussian
+    of s.d. ``blur`` pixels: without it the ascent finds pixel-scale noise
+    that activates the channel but shows nothing (on a U-Net trained on
+    BBBC039 the smoothed patterns show nucleus-sized ellipses); ``blur=0``
+    is the plain ascent of the papers.
 
     Returns
     -------
@@ -76,15 +83,27 @@ def synthesize_pattern(
     layer = layer if layer is not None else penultimate_layer(net)
     device = next(net.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand((1, 1, *shape), generator=generator).to(device).requires_grad_(True)
-    for _ in range(steps):
+    x = (0.5 + 0.1 * torch.randn((1, 1, *shape), generator=generator)).clamp(0, 1).to(device).requires_grad_(True)
+    for step in range(steps):
         features = _features(net, as_input(x, device), layer)
         objective = features[0, channel].float().mean()
         (grad,) = torch.autograd.grad(objective, x)
         with torch.no_grad():
             x += lr * grad / (grad.pow(2).mean().sqrt() + 1e-12)
+            if blur > 0 and step % 2 == 0:
+                x.copy_(_gaussian(x, blur))
             x.clamp_(0, 1)
     return x.detach()[0, 0].cpu().numpy()
+
+
+def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian smoothing of a (1, 1, H, W) tensor, mirrored at the edges."""
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
 
 
 def difference_image(reference: np.ndarray, other: np.ndarray) -> np.ndarray:

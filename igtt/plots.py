@@ -82,8 +82,12 @@ def difference_figure(differences: Mapping[str, np.ndarray], path) -> Path:
 
     cmap = ListedColormap(["#2166ac", "#ffffff", "#b2182b"])
     n = len(differences)
-    fig = _figure(3.4 * n, 3.6)
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = _figure(3.4 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.axis("off")
     for ax, (name, diff) in zip(axes, differences.items()):
         ax.imshow(diff, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(f"{name}\n+1: {int((diff > 0).sum())}  -1: {int((diff < 0).sum())}", fontsize=8)

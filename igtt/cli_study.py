@@ -87,7 +87,7 @@ def noise(
     in the loss). A table gives each file's wrong-pixel rate and the NTM
     estimated against the clean labels.
     """
-    from .ntm import estimate_ntm, min_crd, ntm_rank
+    from .ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
 
     spec = _spec(label)
     files = _label_files(masks)
@@ -103,9 +103,9 @@ def noise(
         write_tiff(out / f"{path.stem}.tif", (np.asarray(noisy) * scale).astype(np.uint8))
         if valid is not None:
             write_tiff(out / f"{path.stem}_valid.tif", valid.astype(np.uint8) * 255)
-        q = estimate_ntm(clean, noisy, n_classes=classes, valid=valid)
-        counted = clean if valid is None else clean[valid]
-        wrong = float(np.mean(counted != (noisy if valid is None else noisy[valid]))) if counted.size else 0.0
+        counts = transition_counts(clean, noisy, n_classes=classes, valid=valid)
+        q = ntm_from_counts(counts)
+        wrong = 1 - np.trace(counts) / max(counts.sum(), 1)
         known = np.nan_to_num(q)
         table.add_row(
             path.name,
@@ -218,7 +218,7 @@ def study_noise(
         _fail(f"--optimizer must be sgd or adam, got {optimizer!r}")
     if architecture == "deeplabv3plus" and batch < 2:
         _fail("DeepLabV3+ needs --batch 2 or more (its pooling branch normalises over the batch)")
-    texts = [t for t in (labels or []) + (more_labels or [])] or DEFAULT_LABELS
+    texts = (labels or []) + (more_labels or []) or DEFAULT_LABELS
     specs = [_spec(t, dynamic) for t in texts]
     if len({s.name for s in specs}) != len(specs):
         _fail("a label type is given twice")

@@ -14,7 +14,7 @@ from .config import Config, preset
 from .images import as_image_list, intensity_range, orient, rescale
 from .infer import predict_tiled
 from .io import atomic_path
-from .network import build_unet, prepare, resolve_device, use_bfloat16
+from .network import prepare, resolve_device, unet_for, use_bfloat16
 from .postprocess import fill_small_holes
 from .start import expand_mask, field_step, out_of_field
 from .threshold import covers_brighter, threshold_search
@@ -104,7 +104,7 @@ class IGTT:
         """
         self._check_fitted()
         raw = as_image_list(images)
-        return _restore_shape([self._proba_one(im) for im in raw], images)
+        return _restore_shape([self._proba_one(im, self._scaling(im)) for im in raw], images)
 
     def predict(self, images, *, return_proba: bool = False):
         """Binary masks (bool), shaped like ``images``.
@@ -128,22 +128,27 @@ class IGTT:
         raw = as_image_list(images)
         masks, probas = [], []
         for image in raw:
-            proba = self._proba_one(image)
-            mask, small = self._threshold(proba, image)
+            scaling = lo, hi, invert = self._scaling(image)
+            # the oriented image at most 2048 px a side, for the polarity and field-of-view checks
+            step = field_step(image.shape)
+            small = rescale(image[::step, ::step], lo, hi, invert=invert)
+            proba = self._proba_one(image, scaling)
+            mask = self._threshold(proba, small, step)
             if return_proba:
                 probas.append(proba)
             del proba  # free the float map before the label-hungry clean-up
-            masks.append(self._clean(mask, small, image.shape))
+            masks.append(self._clean(mask, small, step))
         if return_proba:
             return _restore_shape(masks, images), _restore_shape(probas, images)
         return _restore_shape(masks, images)
 
     def _scaling(self, image: np.ndarray) -> tuple[float, float, bool]:
+        """``(lo, hi, invert)`` for :func:`igtt.images.rescale`: this image's range and the model's polarity."""
         lo, hi = intensity_range(image)
         return lo, hi, self.foreground_ == "dark"
 
-    def _proba_one(self, image: np.ndarray) -> np.ndarray:
-        lo, hi, invert = self._scaling(image)
+    def _proba_one(self, image: np.ndarray, scaling: tuple[float, float, bool]) -> np.ndarray:
+        lo, hi, invert = scaling
         if hi <= lo:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
@@ -158,29 +163,22 @@ class IGTT:
             transform=lambda tile: rescale(tile, lo, hi, invert=invert),
         )
 
-    def _threshold(self, proba: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The raw mask, and the oriented image at most 2048 px a side (for the checks that follow)."""
-        lo, hi, invert = self._scaling(image)
-        step = field_step(image.shape)
-        small = rescale(image[::step, ::step], lo, hi, invert=invert)
-        if hi <= lo:
-            return np.zeros(image.shape, bool), small
-        if self.config.mask_threshold == "dmi":
-            mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0].numpy()
-            if not covers_brighter(mask[::step, ::step], small):
-                np.logical_not(mask, out=mask)
-        else:
-            mask = proba > float(self.config.mask_threshold)
-        return mask, small
+    def _threshold(self, proba: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
+        if self.config.mask_threshold != "dmi":
+            return proba > float(self.config.mask_threshold)
+        mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0].numpy()
+        if not covers_brighter(mask[::step, ::step], small):
+            np.logical_not(mask, out=mask)
+        return mask
 
     @staticmethod
-    def _clean(mask: np.ndarray, small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    def _clean(mask: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
         if not mask.any():
             return mask
         mask = fill_small_holes(mask)
         field = out_of_field(small)
         if field.any():
-            mask &= ~expand_mask(field, field_step(shape), shape)
+            mask &= ~expand_mask(field, step, mask.shape)
         return mask
 
     # -- persistence --------------------------------------------------------------
@@ -230,13 +228,7 @@ class IGTT:
 
     # -- helpers ------------------------------------------------------------------
     def _build(self):
-        c = self.config
-        return build_unet(
-            encoder=c.encoder,
-            encoder_depth=c.encoder_depth,
-            decoder_channels=c.decoder_channels,
-            encoder_weights=c.encoder_weights,
-        )
+        return unet_for(self.config)
 
     def _check_fitted(self):
         if self.net is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["build_unet", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input"]
+__all__ = ["build_unet", "unet_for", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input"]
 
 
 def build_unet(
@@ -52,6 +52,17 @@ def build_unet(
         encoder_weights=encoder_weights,
         decoder_channels=tuple(decoder_channels),
         in_channels=1,
+        classes=classes,
+    )
+
+
+def unet_for(config, classes: int = 1) -> nn.Module:
+    """The U-Net a :class:`igtt.Config` describes (encoder, depth, decoder, weights)."""
+    return build_unet(
+        encoder=config.encoder,
+        encoder_depth=config.encoder_depth,
+        decoder_channels=config.decoder_channels,
+        encoder_weights=config.encoder_weights,
         classes=classes,
     )
 

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["estimate_ntm", "crd", "min_crd", "ntm_rank"]
+__all__ = ["transition_counts", "ntm_from_counts", "estimate_ntm", "crd", "min_crd", "ntm_rank"]
+
+
+def transition_counts(clean: np.ndarray, noisy: np.ndarray, *, n_classes: int | None = None, valid=None) -> np.ndarray:
+    """Pixel counts ``C[k, i]`` of noisy label ``k`` over clean label ``i`` (only ``valid`` pixels).
+
+    Counts add up over images; :func:`estimate_ntm` normalises them. The
+    wrong-label fraction is ``1 - trace(C) / C.sum()``.
+    """
+    clean, noisy = np.asarray(clean), np.asarray(noisy)
+    if clean.shape != noisy.shape:
+        raise ValueError(f"clean and noisy labels differ in shape: {clean.shape} vs {noisy.shape}")
+    if valid is not None:
+        valid = np.asarray(valid, bool)
+        clean, noisy = clean[valid], noisy[valid]
+    clean, noisy = clean.astype(np.intp).ravel(), noisy.astype(np.intp).ravel()
+    if n_classes is None:
+        n_classes = max(2, int(max(clean.max(initial=0), noisy.max(initial=0))) + 1)
+    return np.bincount(noisy * n_classes + clean, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
 def estimate_ntm(clean: np.ndarray, noisy: np.ndarray, *, n_classes: int | None = None, valid=None) -> np.ndarray:
@@ -24,16 +42,11 @@ def estimate_ntm(clean: np.ndarray, noisy: np.ndarray, *, n_classes: int | None 
     q : (M, M) float ndarray
         Columns sum to 1; a class absent from ``clean`` gets a column of NaN.
     """
-    clean, noisy = np.asarray(clean), np.asarray(noisy)
-    if clean.shape != noisy.shape:
-        raise ValueError(f"clean and noisy labels differ in shape: {clean.shape} vs {noisy.shape}")
-    if valid is not None:
-        valid = np.asarray(valid, bool)
-        clean, noisy = clean[valid], noisy[valid]
-    clean, noisy = clean.astype(np.intp).ravel(), noisy.astype(np.intp).ravel()
-    if n_classes is None:
-        n_classes = max(2, int(max(clean.max(initial=0), noisy.max(initial=0))) + 1)
-    counts = np.bincount(noisy * n_classes + clean, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return ntm_from_counts(transition_counts(clean, noisy, n_classes=n_classes, valid=valid))
+
+
+def ntm_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Normalise :func:`transition_counts` column by column (NaN for a class with no pixel)."""
     totals = counts.sum(axis=0, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)

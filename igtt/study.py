@@ -29,8 +29,9 @@ import numpy as np
 
 from . import noise
 from .config import Config
+from .images import normalize
 from .io import atomic_path, find_images, read_image
-from .ntm import estimate_ntm, min_crd, ntm_rank
+from .ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
 
 __all__ = ["LabelSpec", "StudyResult", "parse_spec", "load_pairs", "split_pairs", "run_study", "write_tables"]
 
@@ -229,16 +230,9 @@ class StudyResult:
 
 def _label_stats(clean_masks, labels, n_classes: int) -> tuple[int, float, float]:
     """Rank and smallest CRD of the NTM estimated from all training labels, and the wrong-pixel rate."""
-    counts = np.zeros((n_classes, n_classes))
-    for clean, (noisy, valid) in zip(clean_masks, labels):
-        q = estimate_ntm(clean, noisy, n_classes=n_classes, valid=valid)
-        weights = np.bincount(np.asarray(clean if valid is None else clean[valid], np.intp).ravel(), minlength=n_classes)
-        counts += np.nan_to_num(q) * weights[None, :n_classes]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = counts / counts.sum(axis=0, keepdims=True)
-    wrong = 1 - np.trace(np.nan_to_num(counts)) / max(counts.sum(), 1)
-    q = np.nan_to_num(q, nan=0.0)
-    return ntm_rank(q, tol=1e-3), min_crd(q), float(wrong)
+    counts = sum(transition_counts(c, noisy, n_classes=n_classes, valid=valid) for c, (noisy, valid) in zip(clean_masks, labels))
+    q = np.nan_to_num(ntm_from_counts(counts))
+    return ntm_rank(q, tol=1e-3), min_crd(q), float(1 - np.trace(counts) / max(counts.sum(), 1))
 
 
 def run_study(
@@ -274,6 +268,7 @@ def run_study(
     test_masks = [masks[i] for i in test_idx]
     log.info("study: %d training and %d test images, %d label types", len(train_idx), len(test_idx), len(specs))
     out = Path(out) if out is not None else None
+    first_test = normalize(test_images[0])
     results, first_predictions, first_labels = [], {}, {}
     for index, spec in enumerate(specs):
         rng = np.random.default_rng([config.seed, index])
@@ -297,7 +292,7 @@ def run_study(
             test_images=test_images,
             test_labels=test_masks,
             redraw=(lambda epoch, _rng: draw()) if spec.dynamic else None,
-            ntm=spec.ntm(n_classes),
+            ntm=q,
         ):
             result.dice.append(scores.dice)
             result.iou.append(scores.iou)
@@ -308,11 +303,7 @@ def run_study(
         results.append(result)
         log.info("study: %s dice %.3f (%.0f s)", spec.name, result.dice[-1], result.seconds)
         if out is not None:
-            from .images import normalize
-
-            first_predictions[spec.name] = predict_classes(
-                net, [normalize(test_images[0])], config, ntm=spec.ntm(n_classes)
-            )[0]
+            first_predictions[spec.name] = predict_classes(net, [first_test], config, ntm=q)[0]
             if architecture == "unet" and n_classes == 2:
                 _save_model(net, config, out / "models" / f"{_safe(spec.name)}.igtt")
             write_tables(results, out, config=config, n_train=len(train_idx), n_test=len(test_idx))

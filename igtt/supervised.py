@@ -23,7 +23,7 @@ from .images import normalize
 from .infer import predict_tiled
 from .losses import masked_bce, masked_cross_entropy
 from .metrics import scores
-from .network import as_input, build_deeplabv3plus, build_unet, prepare, resolve_device, use_bfloat16
+from .network import as_input, build_deeplabv3plus, prepare, resolve_device, unet_for, use_bfloat16
 from .train import make_optimizer, sample_batch, step_lr
 
 __all__ = ["ARCHITECTURES", "EpochScores", "build_network", "iter_train", "train_supervised", "predict_classes", "test_scores"]
@@ -52,13 +52,7 @@ def build_network(architecture: str, n_classes: int, config: Config) -> nn.Modul
     """A U-Net (``config``'s encoder and decoder) or a DeepLabV3+; one logit for 2 classes, else one per class."""
     classes = 1 if n_classes == 2 else n_classes
     if architecture == "unet":
-        return build_unet(
-            encoder=config.encoder,
-            encoder_depth=config.encoder_depth,
-            decoder_channels=config.decoder_channels,
-            encoder_weights=config.encoder_weights,
-            classes=classes,
-        )
+        return unet_for(config, classes)
     if architecture == "deeplabv3plus":
         return build_deeplabv3plus(encoder=config.encoder, encoder_weights=config.encoder_weights, classes=classes)
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .config import PRESETS
-from .io import ImageReadError, find_images, read_image, write_tiff
+from .io import ImageReadError, check_target, find_images, read_image, write_tiff
 
 app = typer.Typer(
     name="igtt",
@@ -96,6 +96,13 @@ def _read(jobs: list[Job], channel: int | None, quiet: bool) -> tuple[list[Job],
 
 def _planes(jobs: list[Job]) -> list[np.ndarray]:
     return [plane for job in jobs for plane in (job.image if job.image.ndim == 3 else [job.image])]
+
+
+def _check_target(path: Path, protected, overwrite: bool, kind: str = "output") -> None:
+    try:
+        check_target(path, protected=protected, overwrite=overwrite, kind=kind)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _check_out_dir(out: Path) -> None:
@@ -246,6 +253,8 @@ def segment(
     _check_out_dir(out)
     jobs = _collect(inputs, pattern, recursive)
     inputs_resolved = {job.path.resolve() for job in jobs}
+    if save_model is not None:
+        _check_target(save_model, inputs_resolved, overwrite, kind="model")
     pending, skipped = [], 0
     for job in jobs:
         base = out / job.relative
@@ -294,13 +303,14 @@ def train(
     preset: PresetOpt = Preset.default,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model file.", rich_help_panel=OUT)] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
 ):
     """Train a model on the input images and save it, without writing masks."""
     t0 = time.perf_counter()
-    _check_out_dir(save_model.parent)
     jobs = _collect(inputs, pattern, recursive)
+    _check_target(save_model, [job.path for job in jobs], overwrite, kind="model")
     try:
         trained, failed = _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet)
         trained.save(save_model)
@@ -352,10 +362,15 @@ def evaluate(
     gt_dir: Annotated[Path, typer.Argument(help="Folder of ground-truth masks; foreground = value > 0.")],
     fov: Annotated[Optional[Path], typer.Option(help="Folder of field-of-view masks; score inside them only.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Write per-image scores to this CSV file.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing CSV file.")] = False,
     quiet: QuietOpt = False,
 ):
     """Score predicted masks against ground truth, matching files by stem."""
     from .evaluate import evaluate_folders
+
+    if csv is not None:  # before any work: never over a mask, a ground truth or an existing file
+        folders = [d for d in (pred_dir, gt_dir, fov) if d is not None and d.is_dir()]
+        _check_target(csv, [f for d in folders for f in d.rglob("*") if f.is_file()], overwrite)
 
     try:
         rows = evaluate_folders(pred_dir, gt_dir, fov_dir=fov)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import find_images, read_image
+from .io import atomic_path, find_images, read_image
 from .metrics import roc_auc, scores
 
 __all__ = ["evaluate_folders", "write_csv"]
@@ -60,7 +60,8 @@ def evaluate_folders(pred_dir, gt_dir, *, fov_dir=None) -> list[dict]:
 
 
 def write_csv(path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
+    """Write per-image scores as CSV, atomically (see :func:`igtt.io.atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["image", *columns])
         for r in rows:

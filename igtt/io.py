@@ -11,7 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image", "write_tiff", "atomic_path"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
+    "find_images",
+    "read_image",
+    "write_tiff",
+    "atomic_path",
+    "check_target",
+    "is_model_file",
+]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask once: temporary files are created 0600, outputs should not be
@@ -150,3 +159,59 @@ def write_tiff(path: str | Path, data: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data, compression="zlib" if data.dtype != np.float32 else None)
     return Path(path)
+
+
+def is_model_file(path: str | Path) -> bool:
+    """Whether ``path`` looks like a file written by ``torch.save`` (a zip archive holding ``data.pkl``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def check_target(
+    path: str | Path, *, protected: Iterable[str | Path] = (), overwrite: bool = False, kind: str = "output"
+) -> Path:
+    """Check, before any work, that writing ``path`` loses nothing.
+
+    Parameters
+    ----------
+    path : path
+        A file about to be written.
+    protected : paths
+        Files that must never be written over (the run's inputs).
+    overwrite : bool
+        Whether an existing file of the same kind may be replaced.
+    kind : {"output", "model"}
+        ``model``: an existing file is replaced only if it is itself a saved
+        model, never an image or any other file.
+
+    Raises
+    ------
+    ValueError
+        One line naming the path and the problem: it is a folder, one of the
+        inputs, an existing file without ``overwrite``, or (``model``) an
+        existing file that is not a model.
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    if any(resolved == Path(p).resolve() for p in protected):
+        raise ValueError(f"{path}: is one of the inputs; refusing to write over it, choose another path")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file name")
+    if path.exists():
+        if kind == "model" and not is_model_file(path):
+            raise ValueError(f"{path}: exists and is not an igtt model; refusing to write over it")
+        if not overwrite:
+            raise ValueError(f"{path}: exists; use --overwrite to replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{path}: cannot create it, {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{path}: cannot write there (no permission in {parent})")
+    return path

@@ -13,7 +13,7 @@ from . import __version__
 from .config import Config, preset
 from .images import as_image_list, intensity_range, orient, rescale
 from .infer import predict_tiled
-from .io import atomic_path
+from .io import atomic_path, check_target
 from .network import prepare, resolve_device, unet_for, use_bfloat16
 from .postprocess import fill_small_holes
 from .start import expand_mask, field_step, out_of_field
@@ -183,9 +183,18 @@ class IGTT:
 
     # -- persistence --------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write weights, config, polarity and version to one file, atomically."""
+        """Write weights, config, polarity and version to one file, atomically.
+
+        An existing model file at ``path`` is replaced; any other existing
+        file (an image, a folder) is never written over.
+
+        Raises
+        ------
+        ValueError
+            ``path`` is a folder or an existing file that is not a model.
+        """
         self._check_fitted()
-        path = Path(path)
+        path = check_target(path, overwrite=True, kind="model")
         state = {
             "format": _FORMAT,
             "version": __version__,

@@ -211,8 +211,8 @@ class IGTTWidget(Container):
             return
         try:
             self._model.save(path)
-        except OSError as exc:
-            show_error(f"{path}: cannot save model ({exc})")
+        except (OSError, ValueError) as exc:
+            show_error(f"cannot save model: {exc}")
             return
         show_info(f"saved model to {path}")
 

@@ -192,3 +192,51 @@ def test_outputs_get_ordinary_file_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("command", ["train", "segment"])
+def test_save_model_never_writes_over_an_input_image(tmp_path, command):
+    write_set(tmp_path / "in")
+    target = tmp_path / "in" / "img0.tif"
+    before = target.read_bytes()
+    extra = ["--out", tmp_path / "out"] if command == "segment" else []
+    result, out = run(command, tmp_path / "in", "--save-model", target, *extra, "--quiet")
+    assert result.exit_code == 1 and "is one of the inputs" in out
+    assert target.read_bytes() == before
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # failed before any work
+
+
+def test_save_model_never_replaces_a_file_that_is_not_a_model(tmp_path):
+    write_set(tmp_path / "in")
+    other = tmp_path / "notes.tif"
+    other.write_bytes(b"not a model")
+    result, out = run("train", tmp_path / "in", "--save-model", other, "--overwrite", "--quiet")
+    assert result.exit_code == 1 and "not an igtt model" in out
+    assert other.read_bytes() == b"not a model"
+    result, out = run("train", tmp_path / "in", "--save-model", tmp_path, "--quiet")
+    assert result.exit_code == 1 and "is a folder" in out
+
+
+def test_existing_model_needs_overwrite(tmp_path):
+    write_set(tmp_path / "in")
+    model = tmp_path / "m.igtt"
+    assert run("train", tmp_path / "in", "--save-model", model, "--quiet")[0].exit_code == 0
+    first = model.read_bytes()
+    result, out = run("train", tmp_path / "in", "--save-model", model, "--quiet")
+    assert result.exit_code == 1 and "--overwrite" in out and model.read_bytes() == first
+    assert run("train", tmp_path / "in", "--save-model", model, "--overwrite", "--quiet")[0].exit_code == 0
+
+
+def test_evaluate_csv_never_writes_over_a_mask_or_ground_truth(tmp_path):
+    truths = write_set(tmp_path / "in")
+    (tmp_path / "gt").mkdir()
+    for stem, mask in truths.items():
+        tifffile.imwrite(tmp_path / "gt" / f"{stem}.tif", mask.astype(np.uint8) * 255)
+    assert run("segment", tmp_path / "in", "--out", tmp_path / "out", "--quiet")[0].exit_code == 0
+    for target in (tmp_path / "gt" / "img0.tif", tmp_path / "out" / "img1.tif"):
+        before = target.read_bytes()
+        result, out = run("evaluate", tmp_path / "out", tmp_path / "gt", "--csv", target, "--overwrite", "--quiet")
+        assert result.exit_code == 1 and "is one of the inputs" in out
+        assert target.read_bytes() == before
+    result, _ = run("evaluate", tmp_path / "out", tmp_path / "gt", "--csv", tmp_path / "new" / "s.csv", "--quiet")
+    assert result.exit_code == 0 and (tmp_path / "new" / "s.csv").read_text().startswith("image,dice")

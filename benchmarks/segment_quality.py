@@ -1,15 +1,31 @@
-"""Dice and wall seconds of igtt and classical baselines on folders with ground truth.
+"""Dice and wall seconds of igtt, its start labels and classical label-free rules on folders with ground truth.
 
 Each data folder holds ``images/``, ``masks/`` (foreground = mask > 0) and
 optionally ``fov/`` (score inside it only); files pair by stem. Every igtt
-method is fit and predicted on the folder itself, as a user would run it.
+method is fit and predicted on the folder itself, as a user would run it,
+and its start labels (the classical mask it starts from, before any
+training) are scored beside it, so the gain of self-training is visible.
 
     python benchmarks/segment_quality.py ../shared/data/bbbc039_nuclei \\
-        ../shared/data/drive_vessels:dark --methods otsu adaptive start default paper no-ems
+        ../shared/data/drive_vessels:dark --methods otsu rule default default:blobs default:lines
 
-A folder may end in ``:bright``, ``:dark`` or ``:auto`` (default bright).
-Prints a Markdown table (dataset, method, Dice %, seconds) and, with
-``--csv``, writes the per-image Dice too.
+A folder may end in ``:bright``, ``:dark`` or ``:auto`` (default bright), and
+then in ``:RULE`` to pick its classical rule (default: by folder name).
+
+Methods
+-------
+otsu, adaptive
+    scikit-image thresholds of the raw intensities.
+rule
+    The best classical label-free rule found for the folder's kind of data
+    (``li``, ``gauss-li``, ``vessels``, ``em``; see ``RULES``): settings are
+    one global choice per kind, never per image.
+PRESET or PRESET:KIND
+    igtt with a preset (``default``, ``ems``, ``paper``, ...) and optionally
+    ``objects=KIND`` (``blobs`` or ``lines``; default the preset's, ``auto``).
+
+Prints a Markdown table (dataset, method, kind, size, start Dice, Dice,
+seconds); ``--csv`` writes the per-image Dice too.
 """
 
 from __future__ import annotations
@@ -21,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from skimage.filters import threshold_local, threshold_otsu
+from skimage import exposure, filters, morphology, transform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,30 +63,74 @@ def load_folder(folder: Path, limit: int | None):
     return names, images, truths, fovs
 
 
-def classical(method: str, images, foreground: str):
-    """Baselines on the raw intensities (dark objects: the image negated), skimage defaults."""
-    if method == "start":  # the default preset's confident foreground alone
-        oriented, _ = orient(images, foreground)
-        return [start_labels(im, start=igtt.Config().start)[0] for im in oriented]
+# -- the best classical label-free rules found for each kind of data (issue #10's table) ----------------
+def _scaled(image):
+    image = image.astype(np.float32)
+    lo, hi = np.percentile(image, [0.5, 99.8])
+    return np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def rule_li(image, fov=None):
+    return image > filters.threshold_li(image)
+
+
+def rule_gauss_li(image, fov=None):
+    smooth = filters.gaussian(image.astype(np.float32), 1)
+    return smooth > filters.threshold_li(smooth)
+
+
+def rule_vessels(image, fov=None):
+    """Dark vessels: CLAHE -> Gaussian 1 -> black top-hat (disk 7) -> hysteresis (0.75 Otsu, Otsu) inside the FOV."""
+    x = filters.gaussian(exposure.equalize_adapthist(_scaled(image), clip_limit=0.01), 1)
+    response = morphology.black_tophat(x, morphology.disk(7))
+    otsu = filters.threshold_otsu(response if fov is None else response[fov])
+    return filters.apply_hysteresis_threshold(response, 0.75 * otsu, otsu)
+
+
+def rule_em(image, fov=None):
+    """Dark organelles in EM: half size -> closing (disk 8) -> Gaussian 1.5 -> Li (dark side) -> opening (disk 6) -> drop < 125 px."""
+    x = _scaled(image)
+    small = filters.gaussian(morphology.closing(transform.rescale(x, 0.5, anti_aliasing=True), morphology.disk(8)), 1.5)
+    mask = morphology.opening(small < filters.threshold_li(small), morphology.disk(6))
+    labels = morphology.label(mask)
+    sizes = np.bincount(labels.ravel())
+    mask = (sizes >= 125)[labels] & mask
+    return transform.resize(mask, x.shape, order=0) > 0
+
+
+RULES = {"li": rule_li, "gauss-li": rule_gauss_li, "vessels": rule_vessels, "em": rule_em}
+RULE_BY_FOLDER = {"bbbc039": "li", "nuclei_mixed": "gauss-li", "drive": "vessels", "sstem": "em"}
+
+
+def classical(method: str, images, fovs, foreground: str, rule: str):
+    if method == "rule":
+        return [RULES[rule](im, f) for im, f in zip(images, fovs)]
     out = []
     for im in images:
         im = im.astype(np.float64) * (-1 if foreground == "dark" else 1)
         if method == "otsu":
-            out.append(im > threshold_otsu(im))
+            out.append(im > filters.threshold_otsu(im))
         else:
             block = min(im.shape) // 8 | 1
-            out.append(im > threshold_local(im, block, method="gaussian", offset=0))
+            out.append(im > filters.threshold_local(im, block, method="gaussian", offset=0))
     return out
 
 
-def run_method(method: str, images, foreground: str, seed: int, epochs: int | None, overrides: dict):
-    if method in ("otsu", "adaptive", "start"):
-        return classical(method, images, foreground)
-    changes = dict(overrides)
-    if epochs is not None:
-        changes["epochs"] = epochs
-    config = igtt.preset(method, **changes)
-    return igtt.segment(images, foreground=foreground, seed=seed, config=config)
+def run_igtt(method: str, images, foreground: str, seed: int, overrides: dict):
+    """Fit and predict as a user would."""
+    name, _, kind = method.partition(":")
+    changes = dict(overrides, foreground=foreground, seed=seed)
+    if kind:
+        changes["objects"] = kind
+    model = igtt.IGTT(igtt.preset(name, **changes)).fit(images)
+    return model.predict(images), model
+
+
+def start_masks(model, images):
+    """The classical masks the fitted model's start labels came from (before any training)."""
+    oriented, _ = orient(images, model.foreground_)
+    config = model.config.for_kind(model.objects_)
+    return [start_labels(o, start=config.start, kind=model.objects_, size=model.object_size_).mask for o in oriented]
 
 
 def parse_value(text: str):
@@ -82,13 +142,21 @@ def parse_value(text: str):
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
+def mean_dice(masks, truths, fovs):
+    # a field with no object in its ground truth has no Dice: skipped in the mean
+    dice = [
+        scores(m, t, region=f)["dice"] if (t if f is None else t[f]).any() else float("nan")
+        for m, t, f in zip(masks, truths, fovs)
+    ]
+    return 100 * np.nanmean(dice), dice
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", help="data folders, each optionally ending in :bright/:dark/:auto")
-    parser.add_argument("--methods", nargs="+", default=["otsu", "adaptive", "start", "default", "no-ems", "paper"])
+    parser.add_argument("folders", nargs="+", help="data folders, each optionally ending in :bright/:dark/:auto[:RULE]")
+    parser.add_argument("--methods", nargs="+", default=["otsu", "rule", "default", "default:blobs", "default:lines"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each folder")
-    parser.add_argument("--paper-epochs", type=int, default=None, help="epochs for the paper presets (default: theirs)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Config changes for igtt methods")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--csv", type=Path, default=None, help="write per-image Dice here")
@@ -98,30 +166,34 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = dict(item.split("=", 1) for item in args.set)
-    overrides = {k: parse_value(v) for k, v in overrides.items()}
-    rows, per_image = [], []
+    overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    per_image = []
     print(f"torch threads: {torch.get_num_threads()}, seed {args.seed}", flush=True)
-    print("| dataset | n | method | Dice % | seconds |\n|---|---|---|---|---|", flush=True)
+    print("| dataset | n | method | kind | size px | start Dice % | Dice % | seconds |", flush=True)
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     for spec in args.folders:
-        folder, _, foreground = spec.partition(":")
+        folder, _, rest = spec.partition(":")
+        foreground, _, rule = rest.partition(":")
         folder = Path(folder)
         foreground = foreground or "bright"
+        rule = rule or next((r for key, r in RULE_BY_FOLDER.items() if key in folder.name), "li")
         names, images, truths, fovs = load_folder(folder, args.limit)
         for method in args.methods:
-            epochs = args.paper_epochs if method.startswith("paper") else None
             t0 = time.perf_counter()
-            masks = run_method(method, images, foreground, args.seed, epochs, overrides)
-            seconds = time.perf_counter() - t0
-            # a field with no object in its ground truth has no Dice: skipped in the mean
-            dice = [
-                scores(m, t, region=f)["dice"] if (t if f is None else t[f]).any() else float("nan")
-                for m, t, f in zip(masks, truths, fovs)
-            ]
-            mean = 100 * np.nanmean(dice)
-            rows.append((folder.name, len(images), method, mean, seconds))
-            per_image += [(folder.name, method, n, d) for n, d in zip(names, dice)]
-            print(f"| {folder.name} | {len(images)} | {method} | {mean:.1f} | {seconds:.1f} |", flush=True)
+            kind = size = start = ""
+            if method in ("otsu", "adaptive", "rule"):
+                masks = classical(method, images, fovs, foreground, rule)
+                seconds = time.perf_counter() - t0
+                label = f"rule ({rule})" if method == "rule" else method
+            else:
+                masks, model = run_igtt(method, images, foreground, args.seed, overrides)
+                seconds = time.perf_counter() - t0
+                kind, size = model.objects_, f"{model.object_size_:.1f}" if model.object_size_ else "-"
+                start = f"{mean_dice(start_masks(model, images), truths, fovs)[0]:.1f}"
+                label = method
+            mean, dice = mean_dice(masks, truths, fovs)
+            per_image += [(folder.name, label, n, d) for n, d in zip(names, dice)]
+            print(f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {mean:.1f} | {seconds:.1f} |", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             csv.writer(f).writerows([("dataset", "method", "image", "dice")] + per_image)

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .config import PRESETS
-from .io import ImageReadError, check_target, find_images, read_image, write_tiff
+from .config import KINDS, PRESETS
+from .io import MAX_PIXELS, ImageReadError, check_target, find_images, read_image, remove_stale_temporaries, write_tiff
 
 app = typer.Typer(
     name="igtt",
@@ -30,9 +30,32 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 
+
+def flag(*names: str, **kwargs):
+    """An on/off option, shown in ``--help`` without a type (typer >= 0.29 would print ``<bool>``)."""
+    return typer.Option(*names, metavar="", **kwargs)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"igtt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, flag("--version", callback=_version, is_eager=True, help="Show the igtt version and exit.")
+    ] = False,
+):
+    """Segment microscopy images without any annotation (iterative ground-truth training)."""
+
 Foreground = Enum("Foreground", {k: k for k in ("bright", "dark", "auto")}, type=str)
 Device = Enum("Device", {k: k for k in ("auto", "cpu", "cuda", "mps")}, type=str)
 Preset = Enum("Preset", {k: k for k in PRESETS}, type=str)
+Objects = Enum("Objects", {k: k for k in KINDS}, type=str)
 
 IN, MODEL, OUT, HW = "Input", "Model", "Output", "Hardware"
 
@@ -40,14 +63,29 @@ InputsArg = Annotated[list[str], typer.Argument(help="Image files, folders or gl
 PatternOpt = Annotated[
     Optional[str], typer.Option(help="File pattern inside folders, e.g. '*.tif' (default: common image types).", rich_help_panel=IN)
 ]
-RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Include subfolders (mirrored in the output).", rich_help_panel=IN)]
+RecursiveOpt = Annotated[bool, flag("--recursive", "-r", help="Include subfolders (mirrored in the output).", rich_help_panel=IN)]
+MaxPixelsOpt = Annotated[
+    int, typer.Option(min=1, help="Refuse (skip) images larger than this many pixels, checked before reading.", rich_help_panel=IN)
+]
 ChannelOpt = Annotated[Optional[int], typer.Option(help="Channel to use for RGB or multi-channel images.", rich_help_panel=IN)]
 ForegroundOpt = Annotated[Foreground, typer.Option(help="Objects are bright, dark, or guess.", rich_help_panel=MODEL)]
 PresetOpt = Annotated[Preset, typer.Option(help="Settings preset: 'default' (fast, recommended) or the paper's.", rich_help_panel=MODEL)]
+ObjectsOpt = Annotated[
+    Optional[Objects],
+    typer.Option(
+        help="What the objects look like: blobs (nuclei, cells, organelles), lines (vessels, filaments), "
+        "or auto (decided from the images; the default preset's choice).",
+        rich_help_panel=MODEL,
+    ),
+]
+ObjectSizeOpt = Annotated[
+    Optional[float],
+    typer.Option(min=1, help="Typical object diameter or line width in pixels (default: estimated).", rich_help_panel=MODEL),
+]
 EpochsOpt = Annotated[Optional[int], typer.Option(min=1, help="Training epochs (default: the preset's).", rich_help_panel=MODEL)]
-SeedOpt = Annotated[int, typer.Option(help="Random seed; the same seed gives the same masks.", rich_help_panel=MODEL)]
+SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed; the same seed gives the same masks.", rich_help_panel=MODEL)]
 DeviceOpt = Annotated[Device, typer.Option(help="Where to compute; auto = CUDA, then MPS, then CPU.", rich_help_panel=HW)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
+QuietOpt = Annotated[bool, flag("--quiet", "-q", help="Print errors only.")]
 
 
 @dataclass
@@ -65,27 +103,96 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _collect(inputs: list[str], pattern: str | None, recursive: bool) -> list[Job]:
+def _glob_root(item: str) -> Path:
+    """The folder a glob is relative to: its path up to the first part with a wildcard."""
+    import glob
+
+    parts = Path(item).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
+def _collect(inputs: list[str], pattern: str | None, recursive: bool, out: Path | None = None) -> list[Job]:
+    """Every input file with its output path relative to ``--out`` (mirroring the folder or glob it came from).
+
+    Files inside ``out`` are never inputs when ``out`` lies inside an input
+    folder: a rerun does not read its own masks.
+    """
     jobs = []
+    own = out.resolve() if out is not None else None
     for item in inputs:
-        root = Path(item)
+        root = Path(item) if Path(item).is_dir() else _glob_root(item) if not Path(item).is_file() else None
         try:
             files = find_images([item], pattern=pattern, recursive=recursive)
         except FileNotFoundError as exc:
             _fail(str(exc))
+        nested = own is not None and root is not None and own != root.resolve() and own.is_relative_to(root.resolve())
         for f in files:
-            rel = f.relative_to(root) if root.is_dir() else Path(f.name)
+            if nested and f.resolve().is_relative_to(own):
+                continue
+            rel = f.relative_to(root) if root is not None else Path(f.name)
             jobs.append(Job(f, rel.with_suffix("")))
     if not jobs:
         _fail(f"no images found in {' '.join(inputs)} (pattern: {pattern or 'common image types'})")
     return jobs
 
 
-def _read(jobs: list[Job], channel: int | None, quiet: bool) -> tuple[list[Job], list[tuple[Path, str]]]:
+def _plan(jobs: list[Job], out: Path, probabilities: bool, labels: bool, overwrite: bool, skip_existing: bool):
+    """Give every job its output paths and check them all before any work.
+
+    Refuses (one message, every clash listed) outputs that two inputs would
+    share, outputs that would land on an input, outputs that are folders or
+    sit below a file, and existing outputs without ``--overwrite`` or
+    ``--skip-existing``. Returns the jobs still to do and how many were skipped.
+    """
+    inputs = {job.path.resolve() for job in jobs}
+    owner: dict[Path, Job] = {}
+    clashes, pending, skipped = [], [], 0
+    for job in jobs:
+        base = out / job.relative
+        job.outputs = [base.parent / (base.name + ".tif")]
+        job.outputs += [base.parent / f"{base.name}_prob.tif"] if probabilities else []
+        job.outputs += [base.parent / f"{base.name}_labels.tif"] if labels else []
+        for path in job.outputs:
+            key = path.resolve()
+            if key in inputs:
+                _fail(f"{path}: output would overwrite an input; choose another --out")
+            if key in owner:
+                clashes.append(f"{owner[key].path} and {job.path} -> {path}")
+            owner[key] = job
+            if path.is_dir():
+                _fail(f"{path}: output is a folder; move it or choose another --out")
+            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                _fail(f"{path}: cannot create it, {blocker} is a file, not a folder")
+        if all(p.exists() for p in job.outputs) and skip_existing:
+            skipped += 1
+            continue
+        if any(p.exists() for p in job.outputs) and not overwrite and not skip_existing:
+            _fail(f"{job.outputs[0]} exists; use --overwrite to replace or --skip-existing to resume")
+        pending.append(job)
+    if clashes:
+        listed = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        _fail(f"{len(clashes)} output name(s) would be shared, nothing written: {listed}. Rename the inputs, "
+              "or give their common folder with --recursive so the outputs mirror their subfolders")
+    remove_stale_temporaries({p.parent for job in jobs for p in job.outputs})
+    return pending, skipped
+
+
+def _check_device(device: Device) -> None:
+    from .network import resolve_device
+
+    try:
+        resolve_device(device.value)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _read(jobs: list[Job], reading: dict, quiet: bool) -> tuple[list[Job], list[tuple[Path, str]]]:
     good, failed = [], []
     for job in jobs:
         try:
-            job.image = read_image(job.path, channel=channel)
+            job.image = read_image(job.path, **reading)
         except ImageReadError as exc:
             failed.append((job.path, str(exc)))
             err.print(f"[yellow]Skipped[/yellow] {exc}", highlight=False)
@@ -95,7 +202,7 @@ def _read(jobs: list[Job], channel: int | None, quiet: bool) -> tuple[list[Job],
 
 
 def _planes(jobs: list[Job]) -> list[np.ndarray]:
-    return [plane for job in jobs for plane in (job.image if job.image.ndim == 3 else [job.image])]
+    return [plane for job in jobs for plane in job.image.reshape((-1,) + job.image.shape[-2:])]
 
 
 def _check_target(path: Path, protected, overwrite: bool, kind: str = "output") -> None:
@@ -134,29 +241,34 @@ def _train(images: list[np.ndarray], config, quiet: bool):
 
     model = IGTT(config)
     with _progress(quiet) as bar:
-        task = bar.add_task("Training", total=config.epochs, info="")
+        task = bar.add_task("Training", total=None, info="")
         for event in model.iter_fit(images):
-            bar.update(task, completed=event.epoch, info=f"loss {event.loss:.4f}")
+            bar.update(task, total=event.n_epochs, completed=event.epoch, info=f"loss {event.loss:.4f}")
+    if not quiet:
+        size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
+        err.print(f"objects: {model.objects_}{size}")
     return model
 
 
-def _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet):
+def _read_and_train(jobs, reading: dict, settings: dict, quiet):
     """Read every job (bad files reported and skipped), then train on all planes."""
-    readable, failed = _read(jobs, channel, quiet)
+    readable, failed = _read(jobs, reading, quiet)
     if not readable:
         _fail("none of the input images could be read")
-    config = _config(preset.value, foreground.value, epochs, seed, device.value)
+    config = _config(**settings)
     return _train(_planes(readable), config, quiet), failed
 
 
-def _config(preset_name: str, foreground: str, epochs, seed: int, device: str):
-    from .config import preset
+def _config(preset: Preset, **changes):
+    """The preset with the command line's settings; options left out keep the preset's."""
+    from .config import preset as make
 
-    changes = dict(foreground=foreground, seed=seed, device=device)
-    if epochs is not None:
-        changes["epochs"] = epochs
+    changes = {k: getattr(v, "value", v) for k, v in changes.items()}
+    for key in ("objects", "object_size", "epochs"):
+        if changes[key] is None:
+            del changes[key]
     try:
-        return preset(preset_name, **changes)
+        return make(preset.value, **changes)
     except ValueError as exc:
         _fail(str(exc))
 
@@ -170,36 +282,45 @@ def _load_model(path: Path, device: str):
         _fail(f"{path}: cannot load model ({exc})")
 
 
-def _write(jobs, model, out, probabilities, labels, channel, failed, quiet) -> int:
-    from scipy import ndimage as ndi
-
+def _write(jobs, model, out, probabilities, labels, reading, failed, quiet) -> int:
+    """Predict and write every job's outputs; a file that fails is reported and the batch goes on."""
     written = 0
     with _progress(quiet) as bar:
         task = bar.add_task("Writing", total=len(jobs), info="")
         for job in jobs:
             if job.image is None:
-                read, bad = _read([job], channel, quiet)
+                read, bad = _read([job], reading, quiet)
                 failed.extend(bad)
-                if not read:
-                    bar.update(task, advance=1)
-                    continue
-            stack = job.image if job.image.ndim == 3 else job.image[None]
-            if probabilities:
-                masks, proba = model.predict(stack, return_proba=True)
-            else:
-                masks = model.predict(stack)
-            squeeze = (lambda a: a[0]) if job.image.ndim == 2 else (lambda a: a)
-            base = out / job.relative
-            write_tiff(base.with_suffix(".tif"), squeeze(np.multiply(masks, 255, dtype=np.uint8)))
-            if probabilities:
-                write_tiff(base.parent / f"{base.name}_prob.tif", squeeze(proba.astype(np.float32)))
-            if labels:
-                inst = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
-                write_tiff(base.parent / f"{base.name}_labels.tif", squeeze(inst))
-            written += 1
+            if job.image is not None:
+                try:
+                    _write_one(job, model, probabilities, labels)
+                    written += 1
+                except (OSError, ValueError, MemoryError) as exc:
+                    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
+                    failed.append((job.path, f"{job.path}: not written ({reason})"))
+                    err.print(f"[yellow]Failed[/yellow] {job.path}: not written ({reason})", highlight=False)
             bar.update(task, advance=1, info=job.path.name)
             job.image = None  # free memory as we go
     return written
+
+
+def _write_one(job: Job, model, probabilities: bool, labels: bool) -> None:
+    """Predict one file's planes and write its outputs, shaped like the input (atomically, each)."""
+    from scipy import ndimage as ndi
+
+    shape = job.image.shape
+    planes = list(job.image.reshape((-1,) + shape[-2:]))  # a list: a 500x3 plane is never taken for RGB
+    if probabilities:
+        masks, proba = model.predict(planes, return_proba=True)
+    else:
+        masks = model.predict(planes)
+    outputs = iter(job.outputs)
+    write_tiff(next(outputs), np.multiply(masks, 255, dtype=np.uint8).reshape(shape))
+    if probabilities:
+        write_tiff(next(outputs), np.asarray(proba, np.float32).reshape(shape))
+    if labels:
+        inst = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
+        write_tiff(next(outputs), inst.reshape(shape))
 
 
 def _summary(quiet, n_images, written, skipped, failed, seconds):
@@ -225,8 +346,11 @@ def segment(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.bright,
     preset: PresetOpt = Preset.default,
+    objects: ObjectsOpt = None,
+    object_size: ObjectSizeOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
     model: Annotated[
@@ -236,40 +360,26 @@ def segment(
         Optional[Path], typer.Option("--save-model", help="Also save the trained model here.", rich_help_panel=MODEL)
     ] = None,
     probabilities: Annotated[
-        bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)
+        bool, flag("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)
     ] = False,
     labels: Annotated[
-        bool, typer.Option("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)
+        bool, flag("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)
     ] = False,
     skip_existing: Annotated[
-        bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)
+        bool, flag("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)
     ] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUT)] = False,
+    overwrite: Annotated[bool, flag("--overwrite", help="Replace existing outputs.", rich_help_panel=OUT)] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
 ):
     """Train on the input images, then write one mask per image (uint8, 0 and 255)."""
     t0 = time.perf_counter()
     _check_out_dir(out)
-    jobs = _collect(inputs, pattern, recursive)
-    inputs_resolved = {job.path.resolve() for job in jobs}
+    _check_device(device)
+    jobs = _collect(inputs, pattern, recursive, out)
     if save_model is not None:
-        _check_target(save_model, inputs_resolved, overwrite, kind="model")
-    pending, skipped = [], 0
-    for job in jobs:
-        base = out / job.relative
-        job.outputs = [base.with_suffix(".tif")]
-        job.outputs += [base.parent / f"{base.name}_prob.tif"] if probabilities else []
-        job.outputs += [base.parent / f"{base.name}_labels.tif"] if labels else []
-        clash = [p for p in job.outputs if p.resolve() in inputs_resolved]
-        if clash:
-            _fail(f"{clash[0]}: output would overwrite an input; choose another --out")
-        if all(p.exists() for p in job.outputs) and skip_existing:
-            skipped += 1
-            continue
-        if any(p.exists() for p in job.outputs) and not overwrite and not skip_existing:
-            _fail(f"{job.outputs[0]} exists; use --overwrite to replace or --skip-existing to resume")
-        pending.append(job)
+        _check_target(save_model, {job.path.resolve() for job in jobs}, overwrite, kind="model")
+    pending, skipped = _plan(jobs, out, probabilities, labels, overwrite, skip_existing)
     if not pending:
         if not quiet:
             err.print(f"All {len(jobs)} outputs exist already in {out}; nothing to do.")
@@ -279,11 +389,13 @@ def segment(
             trained = _load_model(model, device.value)
             failed = []
         else:  # train on every readable input, so a resumed run gives the same masks
-            trained, failed = _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet)
+            settings = dict(preset=preset, foreground=foreground, objects=objects, object_size=object_size)
+            settings.update(epochs=epochs, seed=seed, device=device)
+            trained, failed = _read_and_train(jobs, dict(channel=channel, max_pixels=max_pixels), settings, quiet)
             pending = [job for job in pending if job.image is not None]
             if save_model is not None:
                 trained.save(save_model)
-        written = _write(pending, trained, out, probabilities, labels, channel, failed, quiet)
+        written = _write(pending, trained, out, probabilities, labels, dict(channel=channel, max_pixels=max_pixels), failed, quiet)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red] Outputs written so far are complete; rerun with --skip-existing to resume.")
         raise typer.Exit(130)
@@ -299,20 +411,26 @@ def train(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.bright,
     preset: PresetOpt = Preset.default,
+    objects: ObjectsOpt = None,
+    object_size: ObjectSizeOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model file.", rich_help_panel=OUT)] = False,
+    overwrite: Annotated[bool, flag("--overwrite", help="Replace an existing model file.", rich_help_panel=OUT)] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
 ):
     """Train a model on the input images and save it, without writing masks."""
     t0 = time.perf_counter()
+    _check_device(device)
     jobs = _collect(inputs, pattern, recursive)
     _check_target(save_model, [job.path for job in jobs], overwrite, kind="model")
     try:
-        trained, failed = _read_and_train(jobs, channel, preset, foreground, epochs, seed, device, quiet)
+        settings = dict(preset=preset, foreground=foreground, objects=objects, object_size=object_size)
+        settings.update(epochs=epochs, seed=seed, device=device)
+        trained, failed = _read_and_train(jobs, dict(channel=channel, max_pixels=max_pixels), settings, quiet)
         trained.save(save_model)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red] No model was saved.")
@@ -332,10 +450,11 @@ def predict(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
-    probabilities: Annotated[bool, typer.Option("--probabilities", help="Also write <stem>_prob.tif.", rich_help_panel=OUT)] = False,
-    labels: Annotated[bool, typer.Option("--labels", help="Also write <stem>_labels.tif.", rich_help_panel=OUT)] = False,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists.", rich_help_panel=OUT)] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUT)] = False,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    probabilities: Annotated[bool, flag("--probabilities", help="Also write <stem>_prob.tif.", rich_help_panel=OUT)] = False,
+    labels: Annotated[bool, flag("--labels", help="Also write <stem>_labels.tif.", rich_help_panel=OUT)] = False,
+    skip_existing: Annotated[bool, flag("--skip-existing", help="Leave inputs whose mask exists.", rich_help_panel=OUT)] = False,
+    overwrite: Annotated[bool, flag("--overwrite", help="Replace existing outputs.", rich_help_panel=OUT)] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
 ):
@@ -346,6 +465,7 @@ def predict(
         pattern=pattern,
         recursive=recursive,
         channel=channel,
+        max_pixels=max_pixels,
         model=model,
         probabilities=probabilities,
         labels=labels,
@@ -362,11 +482,11 @@ def evaluate(
     gt_dir: Annotated[Path, typer.Argument(help="Folder of ground-truth masks; foreground = value > 0.")],
     fov: Annotated[Optional[Path], typer.Option(help="Folder of field-of-view masks; score inside them only.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Write per-image scores to this CSV file.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing CSV file.")] = False,
+    overwrite: Annotated[bool, flag("--overwrite", help="Replace an existing CSV file.")] = False,
     quiet: QuietOpt = False,
 ):
     """Score predicted masks against ground truth, matching files by stem."""
-    from .evaluate import evaluate_folders
+    from .evaluate import evaluate_folders, unmatched
 
     if csv is not None:  # before any work: never over a mask, a ground truth or an existing file
         folders = [d for d in (pred_dir, gt_dir, fov) if d is not None and d.is_dir()]
@@ -376,6 +496,14 @@ def evaluate(
         rows = evaluate_folders(pred_dir, gt_dir, fov_dir=fov)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    try:
+        lonely_preds, lonely_truths = unmatched(pred_dir, gt_dir)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    for what, paths in (("prediction without ground truth", lonely_preds), ("ground truth without prediction", lonely_truths)):
+        if paths:
+            names = ", ".join(p.name for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+            err.print(f"[yellow]Not scored[/yellow] ({len(paths)} {what}): {names}", highlight=False)
     columns = [c for c in ("dice", "iou", "precision", "recall", "accuracy", "auc") if any(c in r for r in rows)]
     table = Table(title=f"{len(rows) - 1} images")
     table.add_column("image")

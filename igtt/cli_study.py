@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .cli import Device, DeviceOpt, QuietOpt, SeedOpt, _check_out_dir, _fail, _progress, app, err
+from .cli import Device, DeviceOpt, QuietOpt, SeedOpt, _check_out_dir, _fail, _progress, app, err, flag
 from .io import ImageReadError, find_images, read_image, write_tiff
 
 DEFAULT_LABELS = ["CL", "RCL:flip=0.45", "RCL:sample=0.1", "PCL:skeleton", "PCL:dilate", "PCL:erode", "RL:0.5"]
@@ -130,7 +130,7 @@ def density(
     h: Annotated[int, typer.Option(min=0, help="Half-width of the uniform kernel: windows of (2h+1)² pixels.")] = 8,
     row: Annotated[Optional[int], typer.Option(min=0, help="Row of the density curve (default: the middle).")] = None,
     classes: ClassesOpt = 2,
-    example: Annotated[bool, typer.Option("--example", help="Draw the papers' circle-in-rectangle figure (Fig. 10).")] = False,
+    example: Annotated[bool, flag("--example", help="Draw the papers' circle-in-rectangle figure (Fig. 10).")] = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
 ):
@@ -197,7 +197,7 @@ def study_noise(
     optimizer: Annotated[str, typer.Option(help="sgd (papers) or adam.", rich_help_panel=TRAINING)] = "adam",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: 1e-3 for adam, 0.05 for sgd).", rich_help_panel=TRAINING)] = None,
     lr_step: Annotated[int, typer.Option(min=0, help="Divide the learning rate by 10 every N epochs (papers: 20); 0 = never.", rich_help_panel=TRAINING)] = 0,
-    dynamic: Annotated[bool, typer.Option("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
+    dynamic: Annotated[bool, flag("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,

@@ -15,7 +15,9 @@ def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
     """Check ``images`` and return a list of 2D arrays.
 
     Accepts one 2D array, a 3D stack (planes, rows, cols) or a sequence of 2D
-    arrays of any sizes; integer, bool or float dtypes. The arrays keep their
+    arrays of any sizes. A 3D array whose last axis is short (at most 4) and
+    shorter than its first, such as (64, 64, 2) or an RGB image, is refused as
+    channels-last rather than read as many thin planes; integer, bool or float dtypes. The arrays keep their
     dtype (no copy): a 16-bit gigapixel image stays 16-bit until it is
     scaled tile by tile.
 
@@ -30,12 +32,13 @@ def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
     if isinstance(images, np.ndarray):
         if images.ndim == 2:
             images = [images]
-        elif images.ndim == 3 and images.shape[-1] not in (3, 4):
+        elif images.ndim == 3 and not (images.shape[-1] <= 4 and images.shape[0] > images.shape[-1]):
             images = list(images)
         elif images.ndim == 3:
             raise ValueError(
-                f"{name} has shape {images.shape}, which looks like an RGB(A) image; "
-                "choose one channel first, e.g. image[..., 0]"
+                f"{name} has shape {images.shape}, which looks like a {images.shape[-1]}-channel image "
+                "(RGB or channels last), not a stack of planes; choose one channel first, e.g. image[..., 0], "
+                "or pass a list of 2D planes"
             )
         else:
             raise ValueError(f"{name} must be 2D or a 3D stack of planes, got shape {images.shape}")

@@ -53,7 +53,7 @@ def predict_tiled(
     tile_size: int = 512,
     tile_overlap: int = 64,
     bfloat16: bool = False,
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    transform: Callable[[np.ndarray, slice, slice], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Foreground probability of a whole image, predicted tile by tile.
 
@@ -71,8 +71,9 @@ def predict_tiled(
     bfloat16 : bool
         Compute under bfloat16 autocast.
     transform : callable, optional
-        Applied to each tile before the network (e.g. scaling a 16-bit image
-        to [0, 1]), so the whole image is never converted at once.
+        ``transform(tile, rows, cols)`` turns the pixels ``image[rows, cols]``
+        into network input (e.g. scaling a 16-bit image to [0, 1]), so the
+        whole image is never converted at once.
 
     Returns
     -------
@@ -87,8 +88,9 @@ def predict_tiled(
     total = None
     for r0 in row_starts:
         for c0 in col_starts:
-            patch = image[r0 : r0 + tr, c0 : c0 + tc]
-            patch = transform(patch) if transform is not None else patch
+            where = slice(r0, r0 + tr), slice(c0, c0 + tc)
+            patch = image[where]
+            patch = transform(patch, *where) if transform is not None else patch
             patch = pad_to_multiple(np.asarray(patch, np.float32))
             x = as_input(torch.from_numpy(np.ascontiguousarray(patch))[None, None], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):

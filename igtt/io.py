@@ -20,10 +20,14 @@ __all__ = [
     "atomic_path",
     "check_target",
     "is_model_file",
+    "remove_stale_temporaries",
+    "MAX_PIXELS",
 ]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask once: temporary files are created 0600, outputs should not be
+
+TEMP_PREFIX = ".igtt-"  # temporary files: TEMP_PREFIX + name + random + ".part"
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
@@ -74,62 +78,134 @@ def find_images(
     return unique
 
 
-def read_image(path: str | Path, *, channel: int | None = None) -> np.ndarray:
-    """Read a 2D image or a stack of planes as a numeric array.
+MAX_PIXELS = 2**30  # about a gigapixel: larger images are refused before anything is allocated
 
-    TIFF (also multi-page and OME-TIFF) is read with tifffile, other formats
-    with scikit-image. An RGB(A) image needs ``channel``; a TIFF with
-    channels on the first axis of a 3D stack is taken as planes.
+
+def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read a 2D image or an N-D stack of 2D planes as a numeric array.
+
+    TIFF (also multi-page, ImageJ and OME-TIFF) is read with tifffile, other
+    formats with scikit-image. The file's own axes metadata decides which
+    axis holds interleaved colour samples (RGB, last axis) or channels (``C``
+    in ImageJ/OME metadata) where it exists; otherwise a last axis of length
+    3 or 4 on a 3-D or larger array is taken for RGB(A). Planar stacks (a
+    first axis of 3 or 4 planes, which tifffile writes as planar RGB) are
+    read as planes. Colour or channel images need ``channel``. The other
+    axes (time, depth, ...) are kept as they are, so a mask can have the
+    input's shape; each 2D plane is segmented on its own.
+
+    Parameters
+    ----------
+    path : path
+    channel : int, optional
+        The channel (or colour sample) to keep.
+    max_pixels : int
+        Refuse, before reading, a file whose declared size exceeds this many
+        pixels (per channel); also guards against PNG/JPEG decompression bombs.
 
     Returns
     -------
-    image : (M, N) or (planes, M, N) ndarray
+    image : (..., M, N) ndarray, M, N >= 1
 
     Raises
     ------
     ImageReadError
-        The file is empty, corrupt, not an image, RGB without ``channel``, or
-        of an unsupported shape.
+        One line naming the file and the problem: empty, corrupt, not an image,
+        too large, pages of different sizes, colour without ``channel``, a
+        channel out of range, an unsupported pixel type, NaN or infinite pixels.
     """
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: empty file (0 bytes)")
         if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            image = tifffile.imread(path)
+            image, axes = _read_tiff(path, max_pixels)
         else:
-            from skimage import io as skio
-
-            image = skio.imread(path)
-    except ImageReadError:
+            image, axes = _read_other(path, max_pixels), None
+    except (ImageReadError, MemoryError) as exc:
+        if isinstance(exc, MemoryError):
+            raise ImageReadError(f"{path}: too large to read into memory") from None
         raise
-    except (OSError, ValueError, SyntaxError, IndexError, KeyError, TypeError, RuntimeError) as exc:
+    except Exception as exc:  # every decoder error of a bad file is one line, never a traceback
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise ImageReadError(f"{path}: cannot read as an image ({reason})") from None
     image = np.asarray(image)
     if image.dtype.kind not in "biuf":
         raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
-    image = np.squeeze(image) if image.ndim > 2 else image
-    is_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
-    if is_rgb:
-        if channel is None:
-            raise ImageReadError(
-                f"{path}: RGB image (shape {image.shape}); choose a channel with --channel N (0-{image.shape[-1] - 1})"
-            )
-        if not 0 <= channel < image.shape[-1]:
-            raise ImageReadError(f"{path}: channel {channel} out of range 0-{image.shape[-1] - 1}")
-        image = image[..., channel]
-    elif channel is not None and image.ndim == 3:
-        if not 0 <= channel < image.shape[0]:
-            raise ImageReadError(f"{path}: channel {channel} out of range 0-{image.shape[0] - 1}")
-        image = image[channel]
-    if image.ndim > 3:
-        image = image.reshape((-1,) + image.shape[-2:])
-    if image.ndim not in (2, 3) or min(image.shape[-2:]) < 1:
-        raise ImageReadError(f"{path}: unsupported image shape {image.shape}")
+    if image.ndim < 2 or min(image.shape[-2:]) < 1:
+        raise ImageReadError(f"{path}: unsupported image shape {image.shape}; igtt needs 2D planes")
+    image = _pick_channel(path, image, axes, channel)
+    if min(image.shape[-2:]) < 1:
+        raise ImageReadError(f"{path}: unsupported image shape {image.shape}; igtt needs 2D planes")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ImageReadError(f"{path}: holds NaN or infinite pixels")
     return image
+
+
+def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
+    import logging
+
+    import tifffile
+
+    logging.getLogger("tifffile").setLevel(logging.ERROR)  # a damaged file is reported once, by us
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series
+        if not series:
+            raise ImageReadError(f"{path}: cannot read as an image (a TIFF without image data)")
+        first = series[0]
+        if len(series) > 1 and any(s.shape[-2:] != first.shape[-2:] for s in series[1:]):
+            shapes = ", ".join(str(s.shape) for s in series[:4])
+            raise ImageReadError(f"{path}: pages of different sizes ({shapes}); save them as separate files")
+        size = int(np.prod(first.shape, dtype=np.int64))
+        if size > max_pixels:
+            raise ImageReadError(f"{path}: declared size {first.shape} exceeds the limit of {max_pixels} pixels")
+        pages = [s.asarray() for s in series] if len(series) > 1 else [first.asarray()]
+        axes = first.axes if len(series) == 1 else None
+    image = pages[0] if len(pages) == 1 else np.stack([p.reshape(p.shape[-2:]) if p.ndim > 2 else p for p in pages])
+    return image, axes
+
+
+def _read_other(path: Path, max_pixels: int) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except OSError:
+        width = height = 0  # not a format Pillow knows: let scikit-image try
+    if width * height > max_pixels:
+        raise ImageReadError(f"{path}: declared size {height}x{width} exceeds the limit of {max_pixels} pixels")
+    from skimage import io as skio
+
+    return skio.imread(path)
+
+
+def _pick_channel(path: Path, image: np.ndarray, axes: str | None, channel: int | None) -> np.ndarray:
+    """Keep ``channel`` of the colour or channel axis, if there is one (a single-channel axis is dropped)."""
+    if axes is None or len(axes) != image.ndim:
+        axes = "Q" * (image.ndim - 2) + "YX"
+        if image.ndim >= 3 and image.shape[-1] in (3, 4) and image.shape[-2] > 4:
+            axes = "Q" * (image.ndim - 3) + "YXS"  # RGB(A) from a format without axes metadata
+    keep = [i for i, n in enumerate(image.shape) if n > 1 or axes[i] not in "SC"]
+    image, axes = image.reshape([image.shape[i] for i in keep]), "".join(axes[i] for i in keep)
+    # colour: interleaved samples (RGB, last axis) or channels named in the metadata (ImageJ, OME)
+    colour = image.ndim - 1 if axes.endswith("S") else (axes.index("C") if "C" in axes else None)
+    if colour is None and channel is not None and image.ndim == 3:
+        colour = 0  # a plain or planar 3-D stack: --channel picks a plane of the first axis
+    if colour is None:
+        if channel is not None:
+            raise ImageReadError(f"{path}: --channel {channel} given, but the image (shape {image.shape}) has no channels")
+        return image
+    n = image.shape[colour]
+    if channel is None:
+        raise ImageReadError(
+            f"{path}: {n}-channel image (shape {image.shape}); choose a channel with --channel N (0-{n - 1})"
+        )
+    if not 0 <= channel < n:
+        raise ImageReadError(f"{path}: channel {channel} out of range 0-{n - 1}")
+    return np.take(image, channel, axis=colour)
 
 
 @contextmanager
@@ -141,7 +217,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # hidden, recognisable (TEMP_PREFIX) and short enough for a 255-byte name limit
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name[:80]}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -215,3 +292,13 @@ def check_target(
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{path}: cannot write there (no permission in {parent})")
     return path
+
+
+def remove_stale_temporaries(folders: Iterable[str | Path]) -> int:
+    """Delete temporary files a killed run left in ``folders`` (not their subfolders); returns how many."""
+    removed = 0
+    for folder in {Path(f) for f in folders}:
+        for tmp in folder.glob(f"{TEMP_PREFIX}*.part") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed

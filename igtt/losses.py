@@ -18,6 +18,7 @@ __all__ = [
     "masked_balanced_bce",
     "masked_bce",
     "masked_cross_entropy",
+    "potts_loss",
     "DMIIoULoss",
 ]
 
@@ -98,6 +99,55 @@ def masked_balanced_bce(
     loss_fg = (bce * fg).sum() / fg.sum().clamp(min=1)
     loss_bg = (bce * bg).sum() / bg.sum().clamp(min=1)
     return (loss_fg + loss_bg) / 2
+
+
+def _pairs(t: torch.Tensor, dr: int, dc: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``t`` and ``t`` shifted by (dr, dc >= 0), both cropped to where the pair exists."""
+    rows, cols = t.shape[-2:]
+    r0, r1 = max(0, -dr), rows - max(0, dr)
+    return t[..., r0:r1, : cols - dc], t[..., r0 + dr : r1 + dr, dc:]
+
+
+def potts_loss(
+    p: torch.Tensor, image: torch.Tensor, valid: torch.Tensor, *, sigma: float = 0.1, radius: int = 2
+) -> torch.Tensor:
+    """Relaxed Potts energy with intensity-gated pairs: a dense-CRF loss on every pixel.
+
+    ``sum over neighbour pairs (i, j) within radius of w_ij * [p_i (1 - p_j) + p_j (1 - p_i)]``
+    with ``w_ij = exp(-(I_i - I_j)^2 / (2 sigma^2))``, per valid pixel. Cutting
+    between similar pixels costs, cutting across an edge does not, so
+    boundaries move onto intensity edges; pixels without a label are
+    decided by the image instead of by extrapolation (the regularised loss
+    of weakly supervised segmentation, Tang et al. 2018; Obukhov et al. 2019).
+
+    Parameters
+    ----------
+    p : (B, 1, H, W) tensor
+        Foreground probabilities.
+    image : (B, 1, H, W) tensor
+        The network's input, in [0, 1].
+    valid : (B, 1, H, W) tensor of {0, 1}
+        Pixels that exist (0 on padding).
+    sigma : float
+        Intensity difference at which a pair's weight falls to ``exp(-1/2)``.
+    radius : int
+        Pairs within a (2 radius + 1)^2 window; each unordered pair once.
+
+    Returns
+    -------
+    loss : scalar tensor
+    """
+    total = p.new_zeros(())
+    for dr in range(-radius, radius + 1):
+        for dc in range(0, radius + 1):
+            if dc == 0 and dr <= 0:
+                continue  # each unordered pair once
+            pa, pb = _pairs(p, dr, dc)
+            ia, ib = _pairs(image, dr, dc)
+            va, vb = _pairs(valid, dr, dc)
+            weight = torch.exp(-((ia - ib) ** 2) / (2 * sigma**2)) * va * vb
+            total = total + (weight * (pa * (1 - pb) + pb * (1 - pa))).sum()
+    return total / valid.sum().clamp(min=1)
 
 
 class DMIIoULoss(nn.Module):

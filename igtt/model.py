@@ -11,12 +11,14 @@ import torch
 
 from . import __version__
 from .config import Config, preset
-from .images import as_image_list, intensity_range, orient, rescale
+from .images import as_image_list, orient, rescale
 from .infer import predict_tiled
+from .inputs import NetworkInput
 from .io import atomic_path, check_target
 from .network import prepare, resolve_device, unet_for, use_bfloat16
+from .objects import blob_diameter, detect_kind
 from .postprocess import fill_small_holes
-from .start import expand_mask, field_step, out_of_field
+from .start import expand_mask, field_step, out_of_field, start_labels
 from .threshold import covers_brighter, threshold_search
 from .train import Progress, iter_fit
 
@@ -25,6 +27,8 @@ __all__ = ["IGTT", "segment"]
 log = logging.getLogger(__name__)
 
 _FORMAT = "igtt-model"
+_MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
+_FORMAT_VERSION = 2  # 2: object kinds (objects, object_size); 1: earlier files
 
 
 def _restore_shape(values: list[np.ndarray], like):
@@ -56,6 +60,8 @@ class IGTT:
         self.config = config.replace(**changes) if changes else config
         self.net = None
         self.foreground_: str | None = None  # the polarity used, 'auto' resolved at fit
+        self.objects_: str | None = None  # the kind of object used, 'auto' resolved at fit
+        self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
 
     # -- training -----------------------------------------------------------------
     def iter_fit(self, images, *, preview: bool = False) -> Iterator[Progress]:
@@ -78,16 +84,51 @@ class IGTT:
         """
         raw = as_image_list(images)
         oriented, self.foreground_ = orient(raw, self.config.foreground)
-        usable = [im for im in oriented if np.ptp(im) > 0]
+        usable = [i for i, im in enumerate(oriented) if np.ptp(im) > 0]
         if not usable:
             log.warning("every image is constant: nothing to learn, masks will be empty")
-        config = self.config
-        device = resolve_device(config.device)
+        device = resolve_device(self.config.device)
+        self._resolve_objects([oriented[i] for i in usable])
+        config = self._resolved()
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
             torch.manual_seed(config.seed)
             self.net = prepare(self._build(), device)
-        if usable:
-            yield from iter_fit(self.net, usable, config, device=device, preview=preview)
+        if not usable:
+            return
+        inputs, starts = [], []
+        for i in usable:
+            scaling = self._input(raw[i])
+            inputs.append(scaling(raw[i]))
+            starts.append(
+                start_labels(
+                    oriented[i],
+                    start=config.start,
+                    kind=self.objects_,
+                    size=self.object_size_,
+                    background=scaling.background,
+                )
+            )
+            oriented[i] = None  # free as we go: the network inputs replace the oriented images
+        yield from iter_fit(self.net, inputs, starts, config, device=device, preview=preview)
+
+    def _resolve_objects(self, oriented: list[np.ndarray]) -> None:
+        """Decide the kind of object and its size (given, or estimated from the images)."""
+        c = self.config
+        oriented = [o for o in oriented if min(o.shape) >= _MIN_SIDE]  # a sliver says nothing about objects
+        self.objects_ = c.objects if c.objects != "auto" else (detect_kind(oriented) if oriented else "blobs")
+        resolved = c.for_kind(self.objects_)
+        needs_size = resolved.start == "objects" or resolved.subtract_background
+        self.object_size_ = None
+        if needs_size:
+            size = c.object_size
+            if size is None and oriented:
+                size = estimate_size(oriented, self.objects_)
+            self.object_size_ = float(size) if size is not None and np.isfinite(size) else _FALLBACK_SIZE[self.objects_]
+        log.info("objects: %s, size %s px", self.objects_, self.object_size_)
+
+    def _resolved(self) -> Config:
+        """The config with the fitted kind's defaults filled in."""
+        return self.config.for_kind(self.objects_)
 
     def fit(self, images, *, progress: Callable[[Progress], None] | None = None) -> IGTT:
         """Train on ``images``; ``progress`` is called with every epoch's event. Returns self."""
@@ -104,7 +145,7 @@ class IGTT:
         """
         self._check_fitted()
         raw = as_image_list(images)
-        return _restore_shape([self._proba_one(im, self._scaling(im)) for im in raw], images)
+        return _restore_shape([self._proba_one(im, self._input(im)) for im in raw], images)
 
     def predict(self, images, *, return_proba: bool = False):
         """Binary masks (bool), shaped like ``images``.
@@ -128,10 +169,10 @@ class IGTT:
         raw = as_image_list(images)
         masks, probas = [], []
         for image in raw:
-            scaling = lo, hi, invert = self._scaling(image)
+            scaling = self._input(image)
             # the oriented image at most 2048 px a side, for the polarity and field-of-view checks
             step = field_step(image.shape)
-            small = rescale(image[::step, ::step], lo, hi, invert=invert)
+            small = rescale(image[::step, ::step], scaling.lo, scaling.hi, invert=scaling.invert)
             proba = self._proba_one(image, scaling)
             mask = self._threshold(proba, small, step)
             if return_proba:
@@ -142,14 +183,15 @@ class IGTT:
             return _restore_shape(masks, images), _restore_shape(probas, images)
         return _restore_shape(masks, images)
 
-    def _scaling(self, image: np.ndarray) -> tuple[float, float, bool]:
-        """``(lo, hi, invert)`` for :func:`igtt.images.rescale`: this image's range and the model's polarity."""
-        lo, hi = intensity_range(image)
-        return lo, hi, self.foreground_ == "dark"
+    def _input(self, image: np.ndarray) -> NetworkInput:
+        """How ``image`` becomes network input: its range, the model's polarity, its background if the kind wants it."""
+        subtract = self._resolved().subtract_background
+        return NetworkInput.for_image(
+            image, invert=self.foreground_ == "dark", diameter=self.object_size_ if subtract else None
+        )
 
-    def _proba_one(self, image: np.ndarray, scaling: tuple[float, float, bool]) -> np.ndarray:
-        lo, hi, invert = scaling
-        if hi <= lo:
+    def _proba_one(self, image: np.ndarray, scaling: NetworkInput) -> np.ndarray:
+        if scaling.hi <= scaling.lo:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
         c = self.config
@@ -160,13 +202,14 @@ class IGTT:
             tile_size=c.tile_size,
             tile_overlap=c.tile_overlap,
             bfloat16=use_bfloat16(c.precision, device),
-            transform=lambda tile: rescale(tile, lo, hi, invert=invert),
+            transform=scaling,
         )
 
     def _threshold(self, proba: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
-        if self.config.mask_threshold != "dmi":
-            return proba > float(self.config.mask_threshold)
-        mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=self.config.n_thresholds)[0][0].numpy()
+        config = self._resolved()
+        if config.mask_threshold != "dmi":
+            return proba > float(config.mask_threshold)
+        mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=config.n_thresholds)[0][0].numpy()
         if not covers_brighter(mask[::step, ::step], small):
             np.logical_not(mask, out=mask)
         return mask
@@ -197,9 +240,12 @@ class IGTT:
         path = check_target(path, overwrite=True, kind="model")
         state = {
             "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
             "version": __version__,
             "config": self.config.to_dict(),
             "foreground": self.foreground_,
+            "objects": self.objects_,
+            "object_size": self.object_size_,
             "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
         }
         with atomic_path(path) as tmp:
@@ -213,7 +259,8 @@ class IGTT:
         Raises
         ------
         ValueError
-            The file is not an igtt model.
+            One line: the file is not an igtt model, is damaged (no config,
+            weights that do not fit it), or was written by a newer igtt.
         """
         path = Path(path)
         try:
@@ -224,13 +271,33 @@ class IGTT:
             raise ValueError(f"{path}: not a readable igtt model ({exc.__class__.__name__})") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(f"{path}: not an igtt model file")
-        config = Config.from_dict(state["config"])
-        if device is not None:
-            config = config.replace(device=device)
+        made = state.get("format_version", 1)
+        if not isinstance(made, int) or made > _FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: written by a newer igtt ({state.get('version', '?')}, model format {made}); "
+                f"this igtt {__version__} reads formats up to {_FORMAT_VERSION}: upgrade igtt"
+            )
+        missing = [k for k in ("config", "foreground", "state_dict") if not isinstance(state.get(k), dict | str)]
+        if missing:
+            raise ValueError(f"{path}: damaged igtt model file (no {', '.join(missing)})")
+        try:
+            config = Config.from_dict(state["config"])
+            if made == 1:  # before object kinds: plain scaled input, the blob pipeline
+                config = config.replace(objects="blobs", subtract_background=False)
+            if device is not None:
+                config = config.replace(device=device)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: damaged igtt model file (bad config: {exc})") from None
         model = cls(config)
         model.foreground_ = state["foreground"]
+        model.objects_ = state.get("objects", "blobs")
+        model.object_size_ = state.get("object_size", config.object_size)
         model.net = model._build()
-        model.net.load_state_dict(state["state_dict"])
+        try:
+            model.net.load_state_dict(state["state_dict"])
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ValueError(f"{path}: the weights do not match the model's config ({first})") from None
         model.net = prepare(model.net, resolve_device(config.device))
         model.net.eval()
         return model
@@ -238,6 +305,7 @@ class IGTT:
     # -- helpers ------------------------------------------------------------------
     def _build(self):
         return unet_for(self.config)
+
 
     def _check_fitted(self):
         if self.net is None:
@@ -248,6 +316,19 @@ class IGTT:
         return f"IGTT({state}, foreground={self.foreground_ or self.config.foreground!r})"
 
 
+
+_FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0}  # when nothing can be measured (e.g. images without structure)
+
+
+def estimate_size(oriented: list[np.ndarray], kind: str) -> float:
+    """Typical blob diameter or width of the wider lines, in pixels, from normalised images with bright objects."""
+    if kind == "lines":
+        from .lines import line_width
+
+        return line_width(oriented)
+    return blob_diameter(oriented)
+
+
 def segment(
     images,
     *,
@@ -256,6 +337,7 @@ def segment(
     device: str = "auto",
     config: Config | str | None = None,
     progress: Callable[[Progress], None] | None = None,
+    **changes,
 ):
     """Segment ``images`` without labels: train on them, then predict them.
 
@@ -270,6 +352,9 @@ def segment(
         ``foreground``, ``seed`` and ``device`` given here replace its fields.
     progress : callable, optional
         Called with every epoch's :class:`Progress`.
+    **changes
+        Any other :class:`Config` field, e.g. ``objects="lines"``,
+        ``object_size=12`` or ``epochs=5``.
 
     Returns
     -------
@@ -277,5 +362,5 @@ def segment(
     """
     if config is None or isinstance(config, str):
         config = preset(config or "default")
-    model = IGTT(config.replace(foreground=foreground, seed=seed, device=device))
+    model = IGTT(config.replace(foreground=foreground, seed=seed, device=device, **changes))
     return model.fit(images, progress=progress).predict(images)

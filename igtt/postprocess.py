@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["fill_small_holes", "typical_radius"]
+__all__ = ["fill_small_holes", "typical_radius", "drop_small"]
 
 
 _STRIP = 1024  # rows of distance transform computed at once
@@ -65,3 +65,13 @@ def _sizes(labels: np.ndarray, n: int, chunk: int = 1 << 23) -> np.ndarray:
     for start in range(0, flat.size, chunk):
         sizes += np.bincount(flat[start : start + chunk], minlength=n + 1)
     return sizes
+
+
+def drop_small(mask: np.ndarray, min_size: int) -> np.ndarray:
+    """``mask`` without its connected regions (8-connected) of fewer than ``min_size`` pixels."""
+    regions, n = ndi.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.asarray(mask, bool)
+    keep = _sizes(regions, n) >= min_size
+    keep[0] = False
+    return keep[regions]

@@ -11,6 +11,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from .postprocess import drop_small
+
 __all__ = [
     "start_labels",
     "smooth",
@@ -176,19 +178,8 @@ def contrast_labels(
     # no object at all, the local spread is noise and z would pass noise off
     floor = 0.25 * float(np.mean(residual[inside] ** 2)) if inside.any() else 0.0
     z = residual / np.sqrt(np.maximum(variance, floor) + 1e-8)
-    foreground = _drop_small((z > high) & inside, min_size)
+    foreground = drop_small((z > high) & inside, min_size)
     return foreground, (z < low) & inside
-
-
-def _drop_small(mask: np.ndarray, min_size: int) -> np.ndarray:
-    """``mask`` without its connected regions (8-connected) of fewer than ``min_size`` pixels."""
-    regions, n = ndi.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
-        return mask
-    sizes = np.bincount(regions.ravel())
-    keep = sizes >= min_size
-    keep[0] = False
-    return keep[regions]
 
 
 def otsu_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,9 +198,35 @@ def black_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _STARTS = {"contrast": contrast_labels, "otsu": otsu_labels, "black": black_labels}
 
 
-def start_labels(image: np.ndarray, *, start: str = "contrast") -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch to the start named by ``Config.start``."""
+def start_labels(
+    image: np.ndarray, *, start: str = "objects", kind: str = "blobs", size: float | None = None, background=None
+):
+    """The start named by ``Config.start`` for one image, as :class:`igtt.blobs.StartLabels`.
+
+    Parameters
+    ----------
+    image : (M, N) float ndarray
+        Normalised, objects bright.
+    start : {"objects", "contrast", "otsu", "black"}
+        ``objects``: the start of ``kind`` (:func:`igtt.blobs.blob_start`,
+        :func:`igtt.lines.line_start`); the others as in :class:`igtt.Config`.
+        Their mask is their confident foreground.
+    kind : {"blobs", "lines"}
+    size : float
+        Blob diameter or line width in pixels (needed for ``objects``).
+    background : igtt.blobs.Background, optional
+        The image's background, if already computed (blobs).
+    """
+    from .blobs import StartLabels, blob_start
+    from .lines import line_start
+
+    if start == "objects":
+        inside = ~out_of_field(image)
+        if kind == "lines":
+            return line_start(image, size, inside=inside)
+        return blob_start(image, size, inside=inside, background=background)
     try:
-        return _STARTS[start](image)
+        foreground, background = _STARTS[start](image)
     except KeyError:
-        raise ValueError(f"start must be one of {', '.join(_STARTS)}; got {start!r}") from None
+        raise ValueError(f"start must be one of objects, {', '.join(_STARTS)}; got {start!r}") from None
+    return StartLabels(foreground, foreground, background)

@@ -17,6 +17,7 @@ Add ``,dynamic`` to a random spec (RCL, RL) to draw fresh labels every epoch.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import re
@@ -319,8 +320,9 @@ def _safe(name: str) -> str:
 def _save_model(net, config: Config, path: Path) -> None:
     from .model import IGTT
 
-    model = IGTT(config)
-    model.net, model.foreground_ = net, "bright"  # the study does not invert images
+    # the study scales images plainly: no inversion, no background subtraction
+    model = IGTT(dataclasses.replace(config, objects="blobs", subtract_background=False))
+    model.net, model.foreground_, model.objects_ = net, "bright", "blobs"
     model.save(path)
 
 

@@ -186,7 +186,7 @@ def iter_train(
         net.train()
         losses = []
         for _ in range(steps):
-            x, y, w = sample_batch(normed, targets, config, rng)
+            x, y, w, _ = sample_batch(normed, targets, config, rng)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = net(as_input(x, device)).float()
             y, w = y.to(device), w.to(device)

@@ -18,12 +18,14 @@ import torch
 from skimage.morphology import skeletonize
 from torch import nn
 
+import torch.nn.functional as F
+
+from .blobs import StartLabels
 from .config import Config
 from .ems import random_keep, random_shift
 from .infer import predict_tiled
-from .losses import dmi_loss, masked_balanced_bce, soft_iou_loss
+from .losses import dmi_loss, masked_balanced_bce, potts_loss, soft_iou_loss
 from .network import as_input, use_bfloat16
-from .start import start_labels
 from .threshold import bright_side, threshold_search
 
 __all__ = ["Progress", "iter_fit", "PseudoLabels"]
@@ -64,15 +66,12 @@ class Progress:
 class PseudoLabels:
     """The current pseudo-labels of every image, and how they are redrawn."""
 
-    def __init__(self, images: Sequence[np.ndarray], config: Config, rng: np.random.Generator):
+    def __init__(self, starts: Sequence[StartLabels], config: Config, rng: np.random.Generator):
         self.config = config
         self.rng = rng
-        self.foreground, self.background = [], []
-        for image in images:
-            fg, bg = start_labels(image, start=config.start)
-            self.foreground.append(fg)
-            self.background.append(bg & ~fg)
-        self._skeletons = [None] * len(images)
+        self.foreground = [s.foreground for s in starts]
+        self.background = [s.background & ~s.foreground for s in starts]
+        self._skeletons = [None] * len(starts)
 
     def refresh(self, images: Sequence[np.ndarray], probabilities: Sequence[np.ndarray]) -> None:
         """The paper's update: the DMI-chosen candidate becomes the foreground."""
@@ -104,8 +103,10 @@ class PseudoLabels:
         if c.ems and c.p_foreground > 0:
             fg = fg | random_keep(whole, p_sample=c.p_foreground, rng=self.rng)
         target = fg.astype(np.float32)
-        bg = random_keep(self.background[i], p_sample=c.p_background, rng=self.rng) & ~fg
-        return target, (fg | bg).astype(np.float32)
+        bg = self.background[i]
+        if c.p_background < 1:
+            bg = random_keep(bg, p_sample=c.p_background, rng=self.rng)
+        return target, (fg | (bg & ~fg)).astype(np.float32)
 
     def preview(self, i: int = 0) -> np.ndarray:
         out = np.full(self.foreground[i].shape, UNLABELLED, np.uint8)
@@ -114,20 +115,40 @@ class PseudoLabels:
         return out
 
 
+def _shrink(crop: list[np.ndarray], factor: float) -> list[np.ndarray]:
+    """Zoom (image, target, weight) out by ``factor`` (area averaging); a label survives where one class fills the pixel."""
+    image, target, weight = (torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None] for a in crop)
+    area = lambda t: F.interpolate(t, scale_factor=factor, mode="area", recompute_scale_factor=False)[0, 0].numpy()
+    labelled_fg, labelled = area(target * weight), area(weight)
+    sure = (labelled > 0.99) & ((labelled_fg > 0.99) | (labelled_fg < 0.01))
+    return [area(image), (labelled_fg > 0.5).astype(np.float32), sure.astype(np.float32)]
+
+
 def sample_batch(images, labels, config: Config, rng: np.random.Generator):
-    """A batch of random crops (with flips, turns and a gamma jitter if ``augment``)."""
+    """A batch of random crops and the mask of real (unpadded) pixels.
+
+    With ``augment``: flips, turns, a gamma jitter, and, for ``zoom < 1``, a
+    random zoom-out down to ``zoom``: thick lines shrunk teach the network
+    thin ones, which the start cannot label (DRIVE 72.7 -> 73.1).
+    """
     size = config.crop_size
     areas = np.array([im.size for im in images], float)
     picks = rng.choice(len(images), size=config.batch_size, p=areas / areas.sum())
-    xs, ys, ws = [], [], []
+    zoom = config.zoom if config.zoom is not None else 1.0
+    xs, ys, ws, ms = [], [], [], []
     for i in picks:
         image, (target, weight) = images[i], labels[i]
         rows, cols = image.shape
-        r0 = rng.integers(0, max(rows - size, 0) + 1)
-        c0 = rng.integers(0, max(cols - size, 0) + 1)
-        crop = [a[r0 : r0 + size, c0 : c0 + size] for a in (image, target, weight)]
+        factor = rng.uniform(zoom, 1.0) if config.augment and zoom < 1 else 1.0
+        span = int(round(size / factor)) if factor < 0.99 else size
+        r0 = rng.integers(0, max(rows - span, 0) + 1)
+        c0 = rng.integers(0, max(cols - span, 0) + 1)
+        crop = [a[r0 : r0 + span, c0 : c0 + span] for a in (image, target, weight)]
+        if span != size:
+            crop = [a[:size, :size] for a in _shrink(crop, factor)]
+        real = np.ones(crop[0].shape, np.float32)
         pad = ((0, size - crop[0].shape[0]), (0, size - crop[0].shape[1]))
-        crop = [np.pad(a, pad) for a in crop]  # a padded pixel has weight 0
+        crop = [np.pad(a, pad) for a in crop + [real]]  # a padded pixel has weight 0 and is not real
         if config.augment:
             k = rng.integers(4)
             flip = rng.random() < 0.5
@@ -138,15 +159,19 @@ def sample_batch(images, labels, config: Config, rng: np.random.Generator):
         xs.append(crop[0])
         ys.append(crop[1])
         ws.append(crop[2])
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a))[:, None])
-    return as_tensor(xs), as_tensor(ys), as_tensor(ws)
+        ms.append(crop[3])
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a), dtype=np.float32)[:, None])
+    return as_tensor(xs), as_tensor(ys), as_tensor(ws), as_tensor(ms)
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, config: Config) -> torch.Tensor:
+def _loss(logits, target, weight, x, real, config: Config) -> torch.Tensor:
     if config.loss == "dmi_iou":
         p = torch.sigmoid(logits)
         return dmi_loss(p, target) + soft_iou_loss(p, target)
-    return masked_balanced_bce(logits, target, weight)
+    loss = masked_balanced_bce(logits, target, weight)
+    if config.crf_weight:
+        loss = loss + config.crf_weight * potts_loss(torch.sigmoid(logits), x, real)
+    return loss
 
 
 def make_optimizer(net: nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -167,6 +192,7 @@ def step_lr(optimizer: torch.optim.Optimizer, epoch: int, config: Config) -> Non
 def iter_fit(
     net: nn.Module,
     images: Sequence[np.ndarray],
+    starts: Sequence[StartLabels],
     config: Config,
     *,
     device: torch.device,
@@ -179,8 +205,11 @@ def iter_fit(
     net : nn.Module
         A freshly built U-Net (see :func:`igtt.network.build_unet`).
     images : sequence of (M, N) float32 ndarray
-        Normalised images with bright objects (:func:`igtt.images.orient`).
+        Network inputs in [0, 1], objects bright (:class:`igtt.inputs.NetworkInput`).
+    starts : sequence of StartLabels
+        Each image's start (:func:`igtt.start.start_labels`).
     config : Config
+        With every kind-dependent field resolved (:meth:`Config.for_kind`).
     device : torch.device
     preview : bool
         Add the first image's pseudo-labels and prediction to every event.
@@ -193,7 +222,7 @@ def iter_fit(
     """
     rng = np.random.default_rng(config.seed)
     bf16 = use_bfloat16(config.precision, device)
-    labels = PseudoLabels(images, config, rng)
+    labels = PseudoLabels(starts, config, rng)
     optimizer = make_optimizer(net, config)
     steps = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
     t0 = time.perf_counter()
@@ -203,10 +232,11 @@ def iter_fit(
         net.train()
         losses = []
         for _ in range(steps):
-            x, y, w = sample_batch(images, drawn, config, rng)
+            x, y, w, real = sample_batch(images, drawn, config, rng)
+            x = as_input(x, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = net(as_input(x, device))
-            loss = _loss(logits.float(), y.to(device), w.to(device), config)
+                logits = net(x)
+            loss = _loss(logits.float(), y.to(device), w.to(device), x.float(), real.to(device), config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -251,7 +281,7 @@ def _recalibrate_batchnorm(net, images, drawn, config: Config, rng, device, bf16
     net.train()
     plain = config.replace(augment=False)
     for _ in range(n_batches):
-        x, _, _ = sample_batch(images, drawn, plain, rng)
+        x, _, _, _ = sample_batch(images, drawn, plain, rng)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             net(as_input(x, device))
     for m, momentum in zip(norms, momenta):

@@ -46,11 +46,13 @@ class IGTTWidget(Container):
         self._model = None
         self._worker = None
         _avoid_triton_llvm_clash()
-        from igtt.config import PRESETS  # light: no torch
+        from igtt.config import KINDS, PRESETS  # light: no torch
 
         self._layer = ComboBox(label="Image", choices=self._image_layers)
         self._foreground = ComboBox(label="Foreground", choices=["bright", "dark", "auto"], value="bright")
         self._preset = ComboBox(label="Preset", choices=list(PRESETS), value="default")
+        self._objects = ComboBox(label="Objects", choices=list(KINDS), value="auto")
+        self._object_size = SpinBox(label="Object size px (0 = estimate)", value=0, min=0, max=10000)
         self._epochs = SpinBox(label="Epochs (0 = preset)", value=0, min=0, max=1000)
         self._seed = SpinBox(label="Seed", value=0, min=0, max=2**31 - 1)
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
@@ -68,6 +70,8 @@ class IGTTWidget(Container):
                 self._layer,
                 self._foreground,
                 self._preset,
+                self._objects,
+                self._object_size,
                 self._epochs,
                 self._seed,
                 self._device,
@@ -128,6 +132,8 @@ class IGTTWidget(Container):
             foreground=self._foreground.value,
             seed=int(self._seed.value),
             device=self._device.value,
+            objects=self._objects.value,
+            object_size=float(self._object_size.value) or None,
             epochs=int(self._epochs.value) or None,
         )
         self._model = None
@@ -191,7 +197,8 @@ class IGTTWidget(Container):
         self._show(MASK, _stack_like([m.astype(np.uint8) for m in masks], layer.data), "labels")
         if self._with_proba.value:
             self._show(PROBABILITY, _stack_like(probas, layer.data), "image", colormap="magma")
-        self._status.value = f"done: {MASK} added for {layer.name}"
+        size = f", size {self._model.object_size_:.0f} px" if self._model.object_size_ else ""
+        self._status.value = f"done: {MASK} added for {layer.name} (objects: {self._model.objects_}{size})"
         self._busy(False)
 
     def _apply_model(self):
@@ -249,8 +256,7 @@ def _train(planes, settings, widget):
     from igtt import IGTT, preset
 
     changes = {k: settings[k] for k in ("foreground", "seed", "device")}
-    if settings["epochs"]:
-        changes["epochs"] = settings["epochs"]
+    changes.update((k, settings[k]) for k in ("objects", "object_size", "epochs") if settings[k])
     model = IGTT(preset(settings["preset"], **changes))
     widget._model = model  # kept even if Stop ends the loop early
     for event in model.iter_fit(planes, preview=True):

@@ -33,3 +33,12 @@ def nuclei_images():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiny_cli(monkeypatch):
+    """The command line's default preset, made small enough to train in a second."""
+    from igtt import config as config_module
+
+    small = {k: v for k, v in TINY.items() if k not in ("epochs", "device")}
+    monkeypatch.setitem(config_module.PRESETS, "default", {**small, "epochs": 1})

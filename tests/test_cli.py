@@ -3,20 +3,13 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from igtt import config as config_module
 from igtt.cli import app
 from igtt.synthetic import make_nuclei
-
-from .conftest import TINY
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def tiny_default(monkeypatch):
-    # the CLI's presets, made small enough to train in a second
-    small = {k: v for k, v in TINY.items() if k not in ("epochs", "device")}
-    monkeypatch.setitem(config_module.PRESETS, "default", {**small, "epochs": 1})
+pytestmark = pytest.mark.usefixtures("tiny_cli")
 
 
 def write_set(folder, n=2, shape=(80, 96), dtype=np.uint16, start=0):
@@ -240,3 +233,22 @@ def test_evaluate_csv_never_writes_over_a_mask_or_ground_truth(tmp_path):
         assert target.read_bytes() == before
     result, _ = run("evaluate", tmp_path / "out", tmp_path / "gt", "--csv", tmp_path / "new" / "s.csv", "--quiet")
     assert result.exit_code == 0 and (tmp_path / "new" / "s.csv").read_text().startswith("image,dice")
+
+
+def test_objects_are_detected_or_taken_from_the_command_line(tmp_path):
+    from igtt.synthetic import make_filaments
+
+    (tmp_path / "lines").mkdir()
+    for i in range(2):
+        image, _ = make_filaments((256, 256), rng=i)
+        tifffile.imwrite(tmp_path / "lines" / f"f{i}.tif", image)
+    result, out = run("segment", tmp_path / "lines", "--out", tmp_path / "auto", "--device", "cpu")
+    assert result.exit_code == 0, out
+    assert "objects: lines" in out
+    result, out = run(
+        "segment", tmp_path / "lines", "--out", tmp_path / "set", "--objects", "blobs", "--object-size", "12"
+    )
+    assert result.exit_code == 0, out
+    assert "objects: blobs, size 12 px" in out
+    result, out = run("segment", tmp_path / "lines", "--out", tmp_path / "bad", "--objects", "cells")
+    assert result.exit_code != 0 and "cells" in out

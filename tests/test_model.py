@@ -102,7 +102,7 @@ def test_images_smaller_than_the_crop_and_of_mixed_sizes(tiny_config):
     assert [m.shape for m in masks] == [(30, 41), (150, 70)]
 
 
-@pytest.mark.parametrize("name", ["default", "paper", "paper-no-ems", "no-ems"])
+@pytest.mark.parametrize("name", ["default", "paper", "paper-no-ems", "ems"])
 def test_every_preset_never_returns_the_background_as_object(name, nuclei_images):
     images, truths = nuclei_images
     dark = [im.max() - im for im in images]
@@ -115,12 +115,12 @@ def test_every_preset_never_returns_the_background_as_object(name, nuclei_images
                 assert truth[mask].mean() > truth[~mask].mean()
 
 
-def test_default_learns_synthetic_nuclei_better_than_chance(nuclei_images):
+def test_default_learns_synthetic_nuclei(nuclei_images):
     images, truths = nuclei_images
-    config = Config(**{**TINY, "epochs": 4, "steps_per_epoch": 10, "crop_size": 96, "decoder_channels": (16, 16, 16)})
+    config = Config(**{**TINY, "epochs": 12, "steps_per_epoch": 10, "crop_size": 96, "decoder_channels": (16, 16, 16)})
     masks = segment(images, config=config, device="cpu")
     dice = [2 * (m & t).sum() / (m.sum() + t.sum()) for m, t in zip(masks, truths)]
-    assert np.mean(dice) > 0.6
+    assert np.mean(dice) > 0.9  # the start alone scores ~0.92 here, the trained network ~0.97
 
 
 def test_filaments_dark_polarity_runs(tiny_config):

@@ -53,11 +53,13 @@ def test_run_shows_live_preview_and_a_mask(qtbot, widget):
     assert "igtt pseudo-labels (live)" in viewer.layers and "igtt prediction (live)" in viewer.layers
     assert viewer.layers["igtt probability"].data.dtype == np.float32
     assert w._progress.value == 2 and "done" in w._status.value
+    assert "objects: blobs" in w._status.value  # synthetic nuclei are detected as blobs
 
 
 def test_stop_keeps_the_result_so_far(qtbot, widget):
     viewer, w = widget
     w._epochs.value = 50
+    w._objects.value, w._object_size.value = "lines", 5
     w._run.clicked.emit()
     qtbot.waitUntil(lambda: w._progress.value >= 1, timeout=TIMEOUT)
     w._stop.clicked.emit()
@@ -65,6 +67,7 @@ def test_stop_keeps_the_result_so_far(qtbot, widget):
     wait_idle(qtbot, w)
     assert w._progress.value < 50
     assert viewer.layers["igtt mask"].data.shape == (96, 96)
+    assert (w._model.objects_, w._model.object_size_) == ("lines", 5.0)
 
 
 def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):

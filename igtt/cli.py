@@ -282,7 +282,7 @@ def _load_model(path: Path, device: str):
         _fail(f"{path}: cannot load model ({exc})")
 
 
-def _write(jobs, model, out, probabilities, labels, reading, failed, quiet) -> int:
+def _write(jobs, model, probabilities, labels, reading, failed, quiet) -> int:
     """Predict and write every job's outputs; a file that fails is reported and the batch goes on."""
     written = 0
     with _progress(quiet) as bar:
@@ -395,7 +395,8 @@ def segment(
             pending = [job for job in pending if job.image is not None]
             if save_model is not None:
                 trained.save(save_model)
-        written = _write(pending, trained, out, probabilities, labels, dict(channel=channel, max_pixels=max_pixels), failed, quiet)
+        reading = dict(channel=channel, max_pixels=max_pixels)
+        written = _write(pending, trained, probabilities, labels, reading, failed, quiet)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red] Outputs written so far are complete; rerun with --skip-existing to resume.")
         raise typer.Exit(130)

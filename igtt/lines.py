@@ -69,12 +69,12 @@ def line_width(images: Sequence[np.ndarray], *, max_images: int = 8) -> float:
     width : float
         ``nan`` if no line is found.
     """
-    picks = np.unique(np.linspace(0, len(images) - 1, min(len(images), max_images)).round().astype(int))
-    widths = []
+    from .objects import spread
     from .start import out_of_field
 
-    for i in picks:
-        mask = first_line_mask(images[i], ~out_of_field(images[i]))
+    widths = []
+    for image in spread(images, max_images):
+        mask = first_line_mask(image, ~out_of_field(image))
         if mask.any():
             widths.append(2 * ndi.distance_transform_edt(mask)[skeletonize(mask)])
     return float(np.percentile(np.concatenate(widths), 90)) if widths else float("nan")

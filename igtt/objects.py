@@ -23,6 +23,12 @@ KINDS = ("auto", "blobs", "lines")
 _SIGMAS = np.geomspace(1.0, 16.0, 12)  # scales of the blob search, in pixels of the reduced image
 
 
+def spread(images: Sequence, most: int) -> list:
+    """At most ``most`` of ``images``, evenly spaced (first and last included): a sample to estimate from."""
+    picks = np.unique(np.linspace(0, len(images) - 1, min(len(images), most)).round().astype(int))
+    return [images[i] for i in picks]
+
+
 def resize_factor(size: float, target: float) -> float:
     """The factor (at most 1) that brings a structure of ``size`` pixels to about ``target`` pixels."""
     return min(1.0, target / max(size, 1e-6))
@@ -108,10 +114,9 @@ def blob_diameter(images: Sequence[np.ndarray], *, max_images: int = 12) -> floa
     diameter : float
         In pixels; ``nan`` if no blob is found in any image.
     """
-    picks = np.linspace(0, len(images) - 1, min(len(images), max_images)).round().astype(int)
     sizes = []
-    for i in np.unique(picks):
-        image = np.asarray(images[i], np.float32)
+    for image in spread(images, max_images):
+        image = np.asarray(image, np.float32)
         first = _doh_diameter(image)
         if np.isfinite(first):
             sizes.append(_doh_diameter(grey_opening(image, first / 3)))
@@ -163,10 +168,9 @@ def detect_kind(images: Sequence[np.ndarray], *, max_images: int = 6) -> str:
     from .lines import first_line_mask
     from .start import out_of_field
 
-    picks = np.unique(np.linspace(0, len(images) - 1, min(len(images), max_images)).round().astype(int))
     elongations, covers = [], []
-    for i in picks:
-        image = np.asarray(images[i], np.float32)
+    for image in spread(images, max_images):
+        image = np.asarray(image, np.float32)
         inside = ~out_of_field(image)
         mask = first_line_mask(image, inside)
         elongations.append(elongation(mask))

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import gaussian, threshold_li
-from skimage.morphology import disk, opening
+from skimage.morphology import disk, opening, remove_small_objects
 from skimage.transform import rescale
 
 from .objects import resize_factor
-from .postprocess import drop_small
 
 __all__ = ["Background", "blob_response", "blob_start", "per_object_cut", "StartLabels"]
 
@@ -142,7 +141,7 @@ def blob_start(
     """
     response = blob_response(image, diameter, background=background)
     mask = per_object_cut(response)
-    mask = drop_small(mask, int(np.pi * (diameter / 6) ** 2))
+    mask = remove_small_objects(mask, max_size=int(np.pi * (diameter / 6) ** 2) - 1, connectivity=2)
     if inside is not None:
         mask &= inside
     foreground = ndi.binary_erosion(mask)

@@ -12,9 +12,6 @@ from skimage.morphology import skeletonize
 __all__ = ["extract_meta_structure", "random_shift", "random_keep"]
 
 
-def _as_rng(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
 
 def random_shift(mask: np.ndarray, *, radius: int = 1, rng=None) -> np.ndarray:
     """Move every True pixel of ``mask`` by a random offset with ``|dr|, |dc| <= radius``.
@@ -38,7 +35,7 @@ def random_shift(mask: np.ndarray, *, radius: int = 1, rng=None) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if radius == 0:
         return mask.copy()
-    rng = _as_rng(rng)
+    rng = np.random.default_rng(rng)
     rows, cols = np.nonzero(mask)
     rows = rows + rng.integers(-radius, radius + 1, size=rows.size)
     cols = cols + rng.integers(-radius, radius + 1, size=cols.size)
@@ -53,11 +50,11 @@ def random_keep(mask: np.ndarray, *, p_sample: float, rng=None) -> np.ndarray:
     if not 0.0 <= p_sample <= 1.0:
         raise ValueError(f"p_sample must be in [0, 1], got {p_sample}")
     mask = np.asarray(mask, dtype=bool)
-    return mask & (_as_rng(rng).random(mask.shape) < p_sample)
+    return mask & (np.random.default_rng(rng).random(mask.shape) < p_sample)
 
 
 def extract_meta_structure(
-    mask: np.ndarray, *, radius: int = 1, p_sample: float = 0.1, rng=None
+    mask: np.ndarray, *, radius: int = 1, p_sample: float = 0.1, rng=None, skeleton: np.ndarray | None = None
 ) -> np.ndarray:
     """EMS: skeleton of ``mask``, randomly shifted, randomly subsampled.
 
@@ -70,6 +67,9 @@ def extract_meta_structure(
     p_sample : float
         Probability of keeping each shifted skeleton pixel.
     rng : int, Generator or None
+    skeleton : (M, N) bool ndarray, optional
+        ``mask``'s skeleton, when already computed (training redraws EMS
+        every epoch from the same mask).
 
     Returns
     -------
@@ -79,6 +79,6 @@ def extract_meta_structure(
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2D, got shape {mask.shape}")
-    rng = _as_rng(rng)
-    skeleton = skeletonize(mask)
+    rng = np.random.default_rng(rng)
+    skeleton = skeletonize(mask) if skeleton is None else skeleton
     return random_keep(random_shift(skeleton, radius=radius, rng=rng), p_sample=p_sample, rng=rng)

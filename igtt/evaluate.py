@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path, find_images, read_image
+from .io import atomic_path, images_by_stem, read_image
 from .metrics import roc_auc, scores
 
 __all__ = ["evaluate_folders", "unmatched", "write_csv"]
@@ -15,15 +15,9 @@ __all__ = ["evaluate_folders", "unmatched", "write_csv"]
 _EXTRA = ("_prob", "_labels")
 
 
-def _by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    return {p.stem: p for p in find_images([folder])}
-
-
 def unmatched(pred_dir, gt_dir) -> tuple[list[Path], list[Path]]:
     """Predicted masks without a ground truth of the same stem, and ground truths without a prediction."""
-    preds, truths = _by_stem(Path(pred_dir)), _by_stem(Path(gt_dir))
+    preds, truths = images_by_stem(Path(pred_dir)), images_by_stem(Path(gt_dir))
     masks = {s: p for s, p in preds.items() if not (s.endswith(_EXTRA) and s.rsplit("_", 1)[0] in preds)}
     return [p for s, p in sorted(masks.items()) if s not in truths], [p for s, p in sorted(truths.items()) if s not in masks]
 
@@ -41,9 +35,9 @@ def evaluate_folders(pred_dir, gt_dir, *, fov_dir=None) -> list[dict]:
     ValueError
         A prediction and its ground truth differ in shape.
     """
-    preds = _by_stem(Path(pred_dir))
-    truths = _by_stem(Path(gt_dir))
-    fovs = _by_stem(Path(fov_dir)) if fov_dir is not None else {}
+    preds = images_by_stem(Path(pred_dir))
+    truths = images_by_stem(Path(gt_dir))
+    fovs = images_by_stem(Path(fov_dir)) if fov_dir is not None else {}
     stems = sorted(s for s in preds if s in truths and not (s.endswith(_EXTRA) and s.rsplit("_", 1)[0] in preds))
     if not stems:
         raise FileNotFoundError(f"no predicted mask in {pred_dir} matches a ground-truth file in {gt_dir} by name")

@@ -127,13 +127,12 @@ def detect_polarity(images: Sequence[np.ndarray]) -> str:
     tail of the histogram: a positively skewed set (a long bright tail) has
     bright objects. The skewness is pooled over all images.
     """
+    from scipy.stats import skew
+
     values = np.concatenate([np.asarray(im, np.float32).ravel()[::7] for im in images])
-    centred = values - values.mean()
-    spread = centred.std()
-    if spread == 0:
+    if values.min() == values.max():
         return "bright"
-    skew = float(np.mean(centred**3) / spread**3)
-    return "bright" if skew >= 0 else "dark"
+    return "bright" if skew(values.astype(np.float64)) >= 0 else "dark"
 
 
 def orient(images: Sequence[np.ndarray], foreground: str) -> tuple[list[np.ndarray], str]:

@@ -15,6 +15,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageReadError",
     "find_images",
+    "images_by_stem",
     "read_image",
     "write_tiff",
     "atomic_path",
@@ -79,6 +80,20 @@ def find_images(
 
 
 MAX_PIXELS = 2**30  # about a gigapixel: larger images are refused before anything is allocated
+
+
+def images_by_stem(folder: str | Path) -> dict[str, Path]:
+    """The image files of ``folder`` keyed by stem, to pair files across folders (masks with ground truths).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return {p.stem: p for p in find_images([folder])}
 
 
 def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Every function takes a normalised image with bright objects (see
 :func:`igtt.images.orient`); ``inside`` is the field of view
-(:func:`igtt.start.out_of_field`), and pixels outside it get no label.
+(:func:`igtt.field.out_of_field`), and pixels outside it get no label.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def line_width(images: Sequence[np.ndarray], *, max_images: int = 8) -> float:
     width : float
         ``nan`` if no line is found.
     """
+    from .field import out_of_field
     from .objects import spread
-    from .start import out_of_field
 
     widths = []
     for image in spread(images, max_images):

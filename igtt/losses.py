@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 __all__ = [
     "joint_matrix",
@@ -19,7 +18,6 @@ __all__ = [
     "masked_bce",
     "masked_cross_entropy",
     "potts_loss",
-    "DMIIoULoss",
 ]
 
 _EPS = 1e-6
@@ -148,17 +146,6 @@ def potts_loss(
             weight = torch.exp(-((ia - ib) ** 2) / (2 * sigma**2)) * va * vb
             total = total + (weight * (pa * (1 - pb) + pb * (1 - pa))).sum()
     return total / valid.sum().clamp(min=1)
-
-
-class DMIIoULoss(nn.Module):
-    """The paper's training loss ``L_DMI + L_IoU`` on probabilities."""
-
-    def __init__(self, *, signed: bool = False):
-        super().__init__()
-        self.signed = signed
-
-    def forward(self, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return dmi_loss(p, y, signed=self.signed) + soft_iou_loss(p, y)
 
 
 def masked_bce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -62,11 +62,7 @@ def roc_auc(proba: np.ndarray, truth: np.ndarray, *, region: np.ndarray | None =
     n_neg = truth.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(proba, kind="mergesort")
-    sorted_p = proba[order]
-    ranks = np.empty(proba.size, np.float64)
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
+    from scipy.stats import rankdata
+
+    ranks = rankdata(proba)  # ties get their average rank
     return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -9,16 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
 from .config import Config, preset
+from .field import expand_mask, field_step, out_of_field
 from .images import as_image_list, orient, rescale
 from .infer import predict_tiled
-from .inputs import NetworkInput
-from .io import atomic_path, check_target
+from .network_input import NetworkInput
 from .network import prepare, resolve_device, unet_for, use_bfloat16
 from .objects import blob_diameter, detect_kind
 from .postprocess import fill_small_holes
-from .start import expand_mask, field_step, out_of_field, start_labels
+from .start import start_labels
 from .threshold import covers_brighter, threshold_search
 from .train import Progress, iter_fit
 
@@ -26,9 +25,7 @@ __all__ = ["IGTT", "segment"]
 
 log = logging.getLogger(__name__)
 
-_FORMAT = "igtt-model"
 _MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
-_FORMAT_VERSION = 2  # 2: object kinds (objects, object_size); 1: earlier files
 
 
 def _restore_shape(values: list[np.ndarray], like):
@@ -157,7 +154,7 @@ class IGTT:
         (the mask must cover the brighter side of the oriented image). Holes
         smaller than a typical object are filled
         (:func:`igtt.postprocess.fill_small_holes`), and pixels
-        outside the field of view (:func:`igtt.start.out_of_field`) are
+        outside the field of view (:func:`igtt.field.out_of_field`) are
         background. No ground truth is used anywhere.
 
         Images are scaled tile by tile, so a 16-bit image is never held as
@@ -226,7 +223,7 @@ class IGTT:
 
     # -- persistence --------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write weights, config, polarity and version to one file, atomically.
+        """Write weights, config, polarity and version to one file, atomically (:func:`igtt.model_file.save`).
 
         An existing model file at ``path`` is replaced; any other existing
         file (an image, a folder) is never written over.
@@ -236,76 +233,21 @@ class IGTT:
         ValueError
             ``path`` is a folder or an existing file that is not a model.
         """
+        from .model_file import save
+
         self._check_fitted()
-        path = check_target(path, overwrite=True, kind="model")
-        state = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "version": __version__,
-            "config": self.config.to_dict(),
-            "foreground": self.foreground_,
-            "objects": self.objects_,
-            "object_size": self.object_size_,
-            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-        }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        return path
+        return save(self, path)
 
     @classmethod
     def load(cls, path, *, device: str | None = None) -> IGTT:
-        """Read a model written by :meth:`save`; ``device`` overrides the saved one.
+        """Read a model written by :meth:`save`; ``device`` overrides the saved one (:func:`igtt.model_file.load`)."""
+        from .model_file import load
 
-        Raises
-        ------
-        ValueError
-            One line: the file is not an igtt model, is damaged (no config,
-            weights that do not fit it), or was written by a newer igtt.
-        """
-        path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise ValueError(f"{path}: not a readable igtt model ({exc.__class__.__name__})") from None
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not an igtt model file")
-        made = state.get("format_version", 1)
-        if not isinstance(made, int) or made > _FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: written by a newer igtt ({state.get('version', '?')}, model format {made}); "
-                f"this igtt {__version__} reads formats up to {_FORMAT_VERSION}: upgrade igtt"
-            )
-        missing = [k for k in ("config", "foreground", "state_dict") if not isinstance(state.get(k), dict | str)]
-        if missing:
-            raise ValueError(f"{path}: damaged igtt model file (no {', '.join(missing)})")
-        try:
-            config = Config.from_dict(state["config"])
-            if made == 1:  # before object kinds: plain scaled input, the blob pipeline
-                config = config.replace(objects="blobs", subtract_background=False)
-            if device is not None:
-                config = config.replace(device=device)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: damaged igtt model file (bad config: {exc})") from None
-        model = cls(config)
-        model.foreground_ = state["foreground"]
-        model.objects_ = state.get("objects", "blobs")
-        model.object_size_ = state.get("object_size", config.object_size)
-        model.net = model._build()
-        try:
-            model.net.load_state_dict(state["state_dict"])
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise ValueError(f"{path}: the weights do not match the model's config ({first})") from None
-        model.net = prepare(model.net, resolve_device(config.device))
-        model.net.eval()
-        return model
+        return load(cls, path, device=device)
 
     # -- helpers ------------------------------------------------------------------
     def _build(self):
         return unet_for(self.config)
-
 
     def _check_fitted(self):
         if self.net is None:
@@ -314,7 +256,6 @@ class IGTT:
     def __repr__(self) -> str:
         state = "fitted" if self.net is not None else "not fitted"
         return f"IGTT({state}, foreground={self.foreground_ or self.config.foreground!r})"
-
 
 
 _FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0}  # when nothing can be measured (e.g. images without structure)

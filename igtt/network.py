@@ -46,7 +46,7 @@ def build_unet(
             f"got {tuple(decoder_channels)}"
         )
     _check_encoder(encoder)
-    return smp.Unet(
+    net = smp.Unet(
         encoder_name=encoder,
         encoder_depth=encoder_depth,
         encoder_weights=encoder_weights,
@@ -54,6 +54,24 @@ def build_unet(
         in_channels=1,
         classes=classes,
     )
+    drop_unused_stages(net.encoder, encoder_depth)
+    return net
+
+
+def drop_unused_stages(encoder: nn.Module, depth: int) -> None:
+    """Remove the encoder stages deeper than ``depth``: never run, they would only fill model files.
+
+    smp builds every stage of the backbone (resnet18: 11 M parameters) and
+    runs only the first ``depth``; at depth 3 the rest is 93 % of the weights.
+    Encoders without smp's ``get_stages`` (timm ``tu-`` ones) are left whole.
+    """
+    stages = getattr(encoder, "get_stages", None)
+    if stages is None:
+        return
+    unused = {id(m) for stride, modules in stages().items() if stride > 2**depth for m in modules}
+    for name, child in list(encoder.named_children()):
+        if id(child) in unused:
+            delattr(encoder, name)
 
 
 def unet_for(config, classes: int = 1) -> nn.Module:

@@ -165,8 +165,8 @@ def detect_kind(images: Sequence[np.ndarray], *, max_images: int = 6) -> str:
     max_images : int
         At most this many images (evenly spaced) are looked at.
     """
+    from .field import out_of_field
     from .lines import first_line_mask
-    from .start import out_of_field
 
     elongations, covers = [], []
     for image in spread(images, max_images):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["fill_small_holes", "typical_radius", "drop_small"]
+__all__ = ["fill_small_holes", "typical_radius"]
 
 
 _STRIP = 1024  # rows of distance transform computed at once
@@ -51,27 +51,8 @@ def fill_small_holes(mask: np.ndarray) -> np.ndarray:
     background, n = ndi.label(~mask)
     if n == 0:
         return mask
-    small = _sizes(background, n) < limit
+    small = np.bincount(background.ravel(), minlength=n + 1) < limit
     small[0] = False
     edges = (background[0], background[-1], background[:, 0], background[:, -1])
     small[np.unique(np.concatenate(edges))] = False
     return mask | small[background]
-
-
-def _sizes(labels: np.ndarray, n: int, chunk: int = 1 << 23) -> np.ndarray:
-    """Pixel count of each label 0..n, a chunk at a time (bincount copies its input to int64)."""
-    flat = labels.ravel()
-    sizes = np.zeros(n + 1, np.int64)
-    for start in range(0, flat.size, chunk):
-        sizes += np.bincount(flat[start : start + chunk], minlength=n + 1)
-    return sizes
-
-
-def drop_small(mask: np.ndarray, min_size: int) -> np.ndarray:
-    """``mask`` without its connected regions (8-connected) of fewer than ``min_size`` pixels."""
-    regions, n = ndi.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
-        return np.asarray(mask, bool)
-    keep = _sizes(regions, n) >= min_size
-    keep[0] = False
-    return keep[regions]

@@ -12,9 +12,6 @@ from scipy import ndimage as ndi
 __all__ = ["make_nuclei", "make_filaments"]
 
 
-def _rng(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
 
 def _render(
     mask: np.ndarray,
@@ -78,7 +75,7 @@ def make_nuclei(
     mask : (rows, cols) bool ndarray
         The true objects.
     """
-    rng = _rng(rng)
+    rng = np.random.default_rng(rng)
     rows, cols = shape
     signal = np.zeros(shape, np.float64)
     mask = np.zeros(shape, bool)
@@ -114,7 +111,7 @@ def make_filaments(
     Each filament is a smooth random walk drawn with thickness ``width``.
     Parameters and returns as :func:`make_nuclei`.
     """
-    rng = _rng(rng)
+    rng = np.random.default_rng(rng)
     rows, cols = shape
     centre = np.zeros(shape, bool)
     for _ in range(n_filaments):

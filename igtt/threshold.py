@@ -8,9 +8,7 @@ import torch
 __all__ = ["threshold_search", "bright_side", "covers_brighter"]
 
 
-def threshold_search(
-    p: torch.Tensor, *, n_thresholds: int = 30, signed: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def threshold_search(p: torch.Tensor, *, n_thresholds: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick, per image, the threshold of ``p`` whose mask minimises ``-log|det Q|``.
 
     ``K = n_thresholds`` thresholds are spaced evenly from ``min(p)`` to
@@ -25,11 +23,6 @@ def threshold_search(
         Foreground probabilities.
     n_thresholds : int
         K, at least 3.
-    signed : bool
-        Score ``det Q`` clamped at 0 instead of ``|det Q|``. Since the
-        candidates are ``p > t``, their correlation with ``p`` is never
-        negative and both choices pick the same threshold; the flag is kept
-        so the search uses the same criterion as the loss.
 
     Returns
     -------
@@ -60,8 +53,7 @@ def threshold_search(
     q00, q01 = above / n, (total - above) / n
     q10, q11 = (count - above) / n, (n - total - count + above) / n
     det = q00 * q11 - q01 * q10
-    score = det.clamp(min=0) if signed else det.abs()
-    best = score.argmax(1)
+    best = det.abs().argmax(1)  # candidates p > t never anti-correlate with p: |det| = det
     chosen = thresholds.gather(1, best[:, None])[:, 0]
     masks = p > chosen[:, None, None]
     constant = hi <= lo

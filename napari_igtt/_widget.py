@@ -1,8 +1,9 @@
-"""The dock widget: pick an image layer, train without labels, watch the pseudo-labels evolve.
+"""The dock widget: pick image layers, train without labels, watch the pseudo-labels evolve.
 
-The widget only collects parameters, runs igtt in a ``thread_worker`` and adds
-layers. torch and igtt's engine are imported inside the workers, so napari
-starts fast.
+The widget only collects parameters, runs igtt's batch engine
+(:func:`igtt.batch.run`, the one the command line uses) in a
+``thread_worker`` and renders its events as layers. torch and igtt's engine
+are imported inside the workers, so napari starts fast.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, Select, SpinBox
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
@@ -24,31 +25,36 @@ MASK, PROBABILITY = "igtt mask", "igtt probability"
 PREVIEW_LABELS, PREVIEW_PREDICTION = "igtt pseudo-labels (live)", "igtt prediction (live)"
 
 
-def _planes(data) -> list[np.ndarray]:
-    data = np.asarray(data)
-    if data.ndim == 2:
-        return [data]
-    if data.ndim == 3:
-        return list(data)
-    raise ValueError(f"igtt segments 2D images or stacks of 2D planes; this layer has shape {data.shape}")
+def _jobs(layers) -> list:
+    """One batch job per Image layer (2D, or any stack of 2D planes); RGB layers are refused in one line."""
+    from igtt.batch import Job
+
+    if not layers:
+        raise ValueError("choose one or more Image layers first")
+    for layer in layers:
+        if layer.rgb:
+            raise ValueError(f"layer {layer.name!r} is RGB; split its channels (right click > Split RGB) and choose one")
+    return [Job(layer.name, image=np.asarray(layer.data)) for layer in layers]
 
 
-def _stack_like(planes: list[np.ndarray], data) -> np.ndarray:
-    return planes[0] if np.ndim(data) == 2 else np.stack(planes)
+def _names(source: str, several: bool) -> tuple[str, str]:
+    """The mask and probability layer names: plain for one image, with the image's name for several."""
+    return (f"{MASK}: {source}", f"{PROBABILITY}: {source}") if several else (MASK, PROBABILITY)
 
 
 class IGTTWidget(Container):
-    """Train igtt on an Image layer (2D, or a stack segmented as one set) and show the result."""
+    """Train igtt on one or several Image layers (2D or stacks, segmented as one set) and show the results."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
         self._model = None
         self._worker = None
+        self._stop_requested = False
         _avoid_triton_llvm_clash()
         from igtt.config import KINDS, PRESETS  # light: no torch
 
-        self._layer = ComboBox(label="Image", choices=self._image_layers)
+        self._layer = Select(label="Images", choices=self._image_layers)
         self._foreground = ComboBox(label="Foreground", choices=["bright", "dark", "auto"], value="bright")
         self._preset = ComboBox(label="Preset", choices=list(PRESETS), value="default")
         self._objects = ComboBox(label="Objects", choices=list(KINDS), value="auto")
@@ -64,7 +70,7 @@ class IGTTWidget(Container):
         self._model_path = FileEdit(label="Model file", mode="w", filter="*.igtt")
         self._save = PushButton(text="Save model", enabled=False)
         self._load = PushButton(text="Load model")
-        self._apply = PushButton(text="Apply model to layer", enabled=False)
+        self._apply = PushButton(text="Apply model to layers", enabled=False)
         self.extend(
             [
                 self._layer,
@@ -96,7 +102,9 @@ class IGTTWidget(Container):
 
     # -- helpers ----------------------------------------------------------------
     def _image_layers(self, _widget=None):
-        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+        """Image layers, without the probability maps and previews this widget adds."""
+        ours = (PROBABILITY, PREVIEW_PREDICTION)
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image) and not layer.name.startswith(ours)]
 
     def _busy(self, busy: bool):
         self._run.enabled = not busy
@@ -105,11 +113,14 @@ class IGTTWidget(Container):
         self._save.enabled = not busy and self._model is not None
         self._load.enabled = not busy
 
-    def _selected(self) -> Image:
-        layer = self._layer.value
-        if layer is None:
-            raise ValueError("choose an Image layer first")
-        return layer
+    def _selected(self) -> list[Image]:
+        """The layers chosen in the list; with none chosen, the active Image layer, or the only one."""
+        chosen = list(self._layer.value or [])
+        if not chosen:
+            active = self._viewer.layers.selection.active
+            images = self._image_layers()
+            chosen = [active] if isinstance(active, Image) else images if len(images) == 1 else []
+        return chosen
 
     def _show(self, name: str, data, kind: str, **kwargs):
         if name in self._viewer.layers:
@@ -119,16 +130,11 @@ class IGTTWidget(Container):
         else:
             self._viewer.add_image(data, name=name, **kwargs)
 
-    # -- training ---------------------------------------------------------------
+    # -- running the batch engine ---------------------------------------------------
     def _start_training(self):
-        try:
-            layer = self._selected()
-            planes = _planes(layer.data)
-        except ValueError as exc:
-            show_error(str(exc))
-            return
-        settings = dict(
-            preset=self._preset.value,
+        from igtt import preset
+
+        changes = dict(
             foreground=self._foreground.value,
             seed=int(self._seed.value),
             device=self._device.value,
@@ -136,79 +142,77 @@ class IGTTWidget(Container):
             object_size=float(self._object_size.value) or None,
             epochs=int(self._epochs.value) or None,
         )
+        try:
+            config = preset(self._preset.value, **{k: v for k, v in changes.items() if v is not None})
+        except ValueError as exc:
+            show_error(str(exc))
+            return
         self._model = None
+        self._start(config=config, model=None, status="starting (loading torch)…")
+
+    def _start(self, *, config, model, status: str):
+        try:
+            layers = self._selected()
+            jobs = _jobs(layers)
+        except ValueError as exc:
+            show_error(str(exc))
+            return
         self._busy(True)
-        self._status.value = "starting (loading torch)…"
-        worker = _train(planes, settings, self)
-        worker.yielded.connect(self._on_epoch)
-        worker.errored.connect(lambda exc: self._on_error(exc))
-        worker.finished.connect(lambda: self._after_training(layer))
+        self._stop_requested = False
+        self._status.value = status
+        worker = _run(jobs, config, model, self._with_proba.value, lambda: self._stop_requested)
+        worker.yielded.connect(lambda event: self._on_event(event, len(jobs) > 1))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
         self._worker = worker
         worker.start()
 
     def _request_stop(self):
         if self._worker is not None:
             self._status.value = "stopping after this epoch…"
-            self._worker.quit()
+            self._stop_requested = True
 
-    def _on_epoch(self, event):
-        self._progress.max = event.n_epochs
-        self._progress.value = event.epoch
-        self._status.value = f"epoch {event.epoch}/{event.n_epochs}  loss {event.loss:.4f}  {event.seconds:.0f} s"
-        if event.labels is not None:
-            self._show(PREVIEW_LABELS, event.labels, "labels", opacity=0.6)
-        if event.prediction is not None:
-            self._show(PREVIEW_PREDICTION, event.prediction, "image", colormap="magma", blending="additive", visible=False)
+    def _on_event(self, event, several: bool):
+        from igtt import batch
+        from igtt.train import Progress
+
+        if isinstance(event, Progress):
+            self._progress.max = event.n_epochs
+            self._progress.value = event.epoch
+            self._status.value = f"epoch {event.epoch}/{event.n_epochs}  loss {event.loss:.4f}  {event.seconds:.0f} s"
+            if event.labels is not None:
+                self._show(PREVIEW_LABELS, event.labels, "labels", opacity=0.6)
+            if event.prediction is not None:
+                self._show(PREVIEW_PREDICTION, event.prediction, "image", colormap="magma", blending="additive", visible=False)
+        elif isinstance(event, batch.Trained):
+            self._model = event.model
+            self._stop.enabled = False
+            self._status.value = "predicting…"
+        elif isinstance(event, batch.Written):
+            masks, probabilities = event.job.result
+            mask_name, proba_name = _names(event.job.source, several)
+            self._show(mask_name, masks.astype(np.uint8), "labels")
+            if probabilities is not None:
+                self._show(proba_name, probabilities, "image", colormap="magma")
+        elif isinstance(event, (batch.Skipped, batch.Failed)):
+            show_error(event.reason)
+        elif isinstance(event, batch.Report):
+            model = event.model
+            size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
+            self._status.value = f"done: {event.written} mask(s), objects: {model.objects_}{size}"
 
     def _on_error(self, exc):
         self._status.value = f"error: {exc}"
-        self._errored = True
-        self._busy(False)
 
-    def _after_training(self, layer):
+    def _on_finished(self):
         self._worker = None
-        if getattr(self, "_errored", False):
-            self._errored = False
-            return
-        if self._model is None or self._model.net is None:
-            self._busy(False)
-            self._status.value = "stopped before the first epoch: no model"
-            return
-        self._predict_into(layer)
-
-    # -- prediction -------------------------------------------------------------
-    def _predict_into(self, layer):
-        try:
-            planes = _planes(layer.data)
-        except ValueError as exc:
-            show_error(str(exc))
-            self._busy(False)
-            return
-        self._busy(True)
-        self._stop.enabled = False
-        self._status.value = "predicting…"
-        worker = _predict(self._model, planes)
-        worker.returned.connect(lambda result: self._show_result(layer, result))
-        worker.errored.connect(lambda exc: self._on_error(exc))
-        worker.start()
-
-    def _show_result(self, layer, result):
-        masks, probas = result
-        self._show(MASK, _stack_like([m.astype(np.uint8) for m in masks], layer.data), "labels")
-        if self._with_proba.value:
-            self._show(PROBABILITY, _stack_like(probas, layer.data), "image", colormap="magma")
-        size = f", size {self._model.object_size_:.0f} px" if self._model.object_size_ else ""
-        self._status.value = f"done: {MASK} added for {layer.name} (objects: {self._model.objects_}{size})"
         self._busy(False)
 
     def _apply_model(self):
         if self._model is None:
             show_error("train or load a model first")
             return
-        try:
-            self._predict_into(self._selected())
-        except ValueError as exc:
-            show_error(str(exc))
+        self._start(config=None, model=self._model, status="predicting…")
 
     # -- persistence ------------------------------------------------------------
     def _save_model(self):
@@ -252,18 +256,9 @@ def _avoid_triton_llvm_clash() -> None:
 
 
 @thread_worker
-def _train(planes, settings, widget):
-    from igtt import IGTT, preset
+def _run(jobs, config, model, probabilities: bool, stop):
+    from igtt import batch
 
-    changes = {k: settings[k] for k in ("foreground", "seed", "device")}
-    changes.update((k, settings[k]) for k in ("objects", "object_size", "epochs") if settings[k])
-    model = IGTT(preset(settings["preset"], **changes))
-    widget._model = model  # kept even if Stop ends the loop early
-    for event in model.iter_fit(planes, preview=True):
-        yield event
-
-
-@thread_worker
-def _predict(model, planes):
-    masks, probas = model.predict(planes, return_proba=True)
-    return masks, probas
+    yield from batch.run(
+        jobs, config=config, model=model, probabilities=probabilities, write=batch.keep_in_memory, preview=True, stop=stop
+    )

@@ -69,7 +69,8 @@ def test_save_model_then_apply_it_without_training(tmp_path):
     write_set(tmp_path / "new", start=7)
     model = tmp_path / "m.igtt"
     result, out = run("train", tmp_path / "in", "--save-model", model, "--quiet")
-    assert result.exit_code == 0, out and model.exists()
+    assert result.exit_code == 0, out
+    assert model.exists()
     result, out = run("predict", tmp_path / "new", "--model", model, "--out", tmp_path / "o1", "--quiet")
     assert result.exit_code == 0, out
     result, out = run("segment", tmp_path / "new", "--model", model, "--out", tmp_path / "o2", "--quiet")

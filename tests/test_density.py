@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from igtt.density import (
+from igtt.study.density import (
     circle_in_rectangle,
     density_curve,
     density_map,
@@ -9,7 +9,7 @@ from igtt.density import (
     figure10_labels,
     outline_positions,
 )
-from igtt.noise import apply_ntm, binary_ntm, random_label
+from igtt.study.label_noise import apply_ntm, binary_ntm, random_label
 
 
 def test_density_map_is_the_window_fraction_counted_by_hand(rng):
@@ -51,7 +51,7 @@ def test_density_maps_of_all_classes_sum_to_one(rng):
 
 
 def test_figure10_labels_and_figure(tmp_path):
-    from igtt.plots import density_figure
+    from igtt.study.plots import density_figure
 
     labels = figure10_labels(rng=0)
     assert list(labels)[0] == "CL" and all(v.shape == (256, 256) for v in labels.values())

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from igtt.field import out_of_field
 from igtt.images import as_image_list, detect_polarity, normalize, orient
-from igtt.start import contrast_labels, out_of_field
+from igtt.start import contrast_labels
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])

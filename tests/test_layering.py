@@ -1,12 +1,136 @@
+"""The architecture's import rules (architecture.md), checked on the source and in a fresh interpreter."""
+
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FRONT_ENDS = {"igtt/cli": "igtt.cli", "napari_igtt": "napari_igtt"}
+UI_LIBRARIES = ("typer", "rich", "click", "napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "matplotlib")
 
 
-def test_core_never_imports_cli_or_gui_libraries():
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """Absolute names of the modules ``path`` imports (relative imports resolved), at any depth of the code."""
+    tree = ast.parse(path.read_text())
+    nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return imported_from_tree(ast.Module(body=nodes, type_ignores=[]), path)
+
+
+def core_modules() -> list[Path]:
+    """igtt without its command line (igtt/cli and ``python -m igtt``, which starts it)."""
+    front = ("igtt/cli", "igtt/__main__.py")
+    return [p for p in modules("igtt") if not p.relative_to(ROOT).as_posix().startswith(front)]
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_core_imports_no_front_end_library(path):
+    """The core (igtt minus igtt/cli) never imports a UI library; the study plots may import matplotlib."""
+    allowed = ("matplotlib",) if path.relative_to(ROOT).as_posix() == "igtt/study/plots.py" else ()
+    bad = sorted(n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES and n.split(".")[0] not in allowed)
+    bad += sorted(n for n in imported(path) if n.startswith(("igtt.cli", "napari_igtt")))
+    assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("folder", FRONT_ENDS)
+def test_front_ends_do_not_import_each_other(folder):
+    others = tuple(name for key, name in FRONT_ENDS.items() if key != folder)
+    bad = {p.name: sorted(n for n in imported(p) if n.startswith(others)) for p in modules(folder)}
+    assert not any(bad.values()), bad
+
+
+@pytest.mark.parametrize("path", modules("igtt") + modules("napari_igtt"), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_private_name_imported_across_modules(path):
+    """``from x import _name`` only for a module's own package internals never happens: shared helpers are public."""
+    tree = ast.parse(path.read_text())
+    private = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level
+        for alias in node.names
+        if alias.name.startswith("_") and alias.name != "__version__"
+    ]
+    assert not private, private
+
+
+def test_modules_stay_small():
+    big = {p.relative_to(ROOT).as_posix(): n for p in modules("igtt") + modules("napari_igtt") if (n := len(p.read_text().splitlines())) > 320}
+    assert not big, f"modules over ~300 lines: {big}"
+
+
+def test_rules_hold_in_a_fresh_interpreter():
+    """Importing the whole core loads no UI library and no torch until the engine is used."""
     code = (
-        "import sys, igtt, igtt.model, igtt.train, igtt.io, igtt.evaluate, igtt.synthetic;"
-        "bad = [m for m in ('typer', 'rich', 'napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide6', 'magicgui') if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
+        "import sys, igtt; light = 'torch' not in sys.modules;"
+        "import igtt.model, igtt.batch, igtt.train, igtt.io, igtt.evaluate, igtt.synthetic, igtt.study.runner, igtt.study.supervised;"
+        f"bad = [m for m in {UI_LIBRARIES!r} if m in sys.modules];"
+        "print(bad, light); sys.exit(0 if light and not bad else 1)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_import_loop():
+    """No cycle among the package's module-level imports (lazy imports inside functions do not count)."""
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in modules("igtt") + modules("napari_igtt")}
+    graph = {}
+    for name, path in paths.items():
+        top = ast.Module(body=[n for n in ast.parse(path.read_text()).body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
+        graph[name] = {m for m in imported_from_tree(top, path) if m in paths and m != name}
+    state, loops = {}, []
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in graph[node]:
+            if state.get(nxt) == "open":
+                loops.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+    loops = [loop for loop in loops if not _package_init_edge(loop)]
+    assert not loops, loops
+
+
+def _package_init_edge(loop: list[str]) -> bool:
+    """A package importing its own submodule, which names the package on the way, is not a loop of two modules."""
+    return all(b.startswith(a + ".") or a.startswith(b + ".") for a, b in zip(loop, loop[1:]))
+
+
+def imported_from_tree(tree: ast.Module, path: Path) -> set[str]:
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_installed_distribution_ships_every_module():
+    """A subpackage without ``__init__.py`` works from the source tree but is left out of the wheel: check the install."""
+    import json
+    from importlib import metadata
+
+    dist = metadata.distribution("igtt")
+    direct = dist.read_text("direct_url.json")
+    if direct and json.loads(direct).get("dir_info", {}).get("editable"):
+        pytest.skip("editable install: the source tree is the package")
+    shipped = {str(f).replace("\\", "/") for f in dist.files or []}
+    missing = [p.relative_to(ROOT).as_posix() for p in modules("igtt") + modules("napari_igtt") if p.relative_to(ROOT).as_posix() not in shipped]
+    assert not missing, f"not in the installed distribution: {missing}"

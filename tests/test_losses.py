@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from igtt.losses import DMIIoULoss, dmi_loss, joint_matrix, masked_balanced_bce, soft_iou_loss
+from igtt.losses import dmi_loss, joint_matrix, masked_balanced_bce, soft_iou_loss
 
 EPS = 1e-6
 
@@ -63,8 +63,3 @@ def test_masked_balanced_bce_ignores_unlabelled_and_balances():
     fg = (math.log(2) + 0 + 0) / 3
     bg = 100.0  # BCE of logit 100 against 0
     assert masked_balanced_bce(logits, y, w).item() == pytest.approx((fg + bg) / 2, rel=1e-4)
-
-
-def test_module_is_sum_of_parts():
-    p, y = torch.rand(2, 4, 4), (torch.rand(2, 4, 4) > 0.5).float()
-    assert DMIIoULoss()(p, y).item() == pytest.approx((dmi_loss(p, y) + soft_iou_loss(p, y)).item())

@@ -4,6 +4,7 @@ import torch
 
 import igtt
 from igtt import IGTT, Config, preset, segment
+from igtt.io import TEMP_PREFIX
 from igtt.synthetic import make_filaments, make_nuclei
 
 from .conftest import TINY
@@ -61,7 +62,7 @@ def test_save_load_predicts_identically(tmp_path, tiny_config, nuclei_images):
     loaded = IGTT.load(path)
     assert loaded.config == model.config and loaded.foreground_ == "bright"
     assert np.array_equal(loaded.predict_proba(images[1]), model.predict_proba(images[1]))
-    assert not list(path.parent.glob(".*tmp"))  # no temporary file left behind
+    assert not list(path.parent.glob(TEMP_PREFIX + "*"))  # no temporary file left behind
 
 
 def test_load_rejects_other_files(tmp_path):

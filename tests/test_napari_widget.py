@@ -52,7 +52,7 @@ def test_run_shows_live_preview_and_a_mask(qtbot, widget):
     assert mask.data.shape == (96, 96) and set(np.unique(mask.data)) <= {0, 1}
     assert "igtt pseudo-labels (live)" in viewer.layers and "igtt prediction (live)" in viewer.layers
     assert viewer.layers["igtt probability"].data.dtype == np.float32
-    assert w._progress.value == 2 and "done" in w._status.value
+    assert w._progress.value == 2 and "done: 1 mask(s)" in w._status.value
     assert "objects: blobs" in w._status.value  # synthetic nuclei are detected as blobs
 
 
@@ -84,7 +84,7 @@ def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):
     assert w._model is not None and w._apply.enabled
     stack = np.stack([viewer.layers["nuclei"].data] * 2)
     viewer.add_image(stack, name="stack")
-    w._layer.value = viewer.layers["stack"]
+    w._layer.value = [viewer.layers["stack"]]
     w._apply.clicked.emit()
     qtbot.waitUntil(lambda: viewer.layers["igtt mask"].data.shape == (2, 96, 96), timeout=TIMEOUT)
     wait_idle(qtbot, w)
@@ -93,10 +93,27 @@ def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):
 
 def test_bad_layer_is_reported_not_raised(qtbot, widget):
     viewer, w = widget
-    viewer.add_image(np.zeros((2, 2, 8, 8)), name="4d")
-    w._layer.value = viewer.layers["4d"]
+    viewer.add_image(np.zeros((8, 8, 3), np.uint8), name="colour", rgb=True)
+    w._layer.value = [viewer.layers["colour"]]
     w._run.clicked.emit()
-    assert w._run.enabled  # nothing started
+    assert w._run.enabled and w._worker is None  # nothing started
+
+
+def test_several_layers_in_one_run(qtbot, widget):
+    """Two selected layers train one model through the batch engine and each gets its own mask."""
+    viewer, w = widget
+    other, _ = make_nuclei((80, 112), n_nuclei=5, radius=(6, 10), rng=1)
+    viewer.add_image(other, name="more")
+    w._layer.value = [viewer.layers["nuclei"], viewer.layers["more"]]
+    w._with_proba.value = True
+    w._run.clicked.emit()
+    qtbot.waitUntil(lambda: "igtt mask: more" in viewer.layers, timeout=TIMEOUT)
+    wait_idle(qtbot, w)
+    assert viewer.layers["igtt mask: nuclei"].data.shape == (96, 96)
+    assert viewer.layers["igtt mask: more"].data.shape == (80, 112)
+    assert "done: 2 mask(s)" in w._status.value
+    assert "igtt probability: more" in viewer.layers
+    assert [layer.name for layer in w._image_layers()] == ["nuclei", "more"]  # its own maps are not offered as inputs
 
 
 def test_plugin_is_discovered_by_npe2():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from igtt import noise
-from igtt.ntm import estimate_ntm
+from igtt.study import label_noise as noise
+from igtt.study.ntm import estimate_ntm
 
 N = 400_000
 
@@ -26,7 +26,7 @@ def test_estimate_ntm_recovers_a_three_class_matrix(rng):
 
 def test_symmetric_flip_moves_the_given_fraction_evenly(rng):
     clean = rng.integers(0, 4, N)
-    noisy = noise.random_flip(clean, 0.45, rng, n_classes=4)
+    noisy = noise.apply_ntm(clean, noise.symmetric_ntm(4, 0.45), rng)
     assert abs((noisy != clean).mean() - 0.45) < 0.005
     moved = noisy[(clean == 0) & (noisy != 0)]
     assert np.abs(np.bincount(moved, minlength=4)[1:] / moved.size - 1 / 3).max() < 0.01

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from igtt.noise import binary_ntm, symmetric_ntm
-from igtt.ntm import crd, estimate_ntm, min_crd, ntm_rank
+from igtt.study.label_noise import binary_ntm, symmetric_ntm
+from igtt.study.ntm import crd, estimate_ntm, min_crd, ntm_rank
 
 # The papers' Table 4 (Cityscapes-3), matrices written row by row, with the smallest CRD and the rank.
 TABLE4 = [

@@ -7,9 +7,10 @@ from typer.testing import CliRunner
 import igtt
 from igtt.cli import app
 from igtt.losses import masked_bce, masked_cross_entropy
-from igtt.patterns import difference_image, synthesize_pattern, top_channels
-from igtt.study import parse_spec, run_study
-from igtt.supervised import train_supervised
+from igtt.study.feature_patterns import difference_image, synthesize_pattern, top_channels
+from igtt.study.runner import run_study
+from igtt.study.specs import parse_spec
+from igtt.study.supervised import train_supervised
 from igtt.synthetic import make_nuclei
 
 runner = CliRunner()
@@ -97,7 +98,7 @@ def test_multiclass_deeplabv3plus_trains_and_scores_every_class():
 
 def test_synthesised_pattern_activates_its_channel_more_than_noise():
     from igtt.network import build_unet
-    from igtt.patterns import channel_activations
+    from igtt.study.feature_patterns import channel_activations
 
     torch.manual_seed(0)
     net = build_unet(decoder_channels=(8, 8, 8))

@@ -1,7 +1,4 @@
-"""The study commands of the ``igtt`` command line: noise, density, study noise, patterns.
-
-Registered on the app of :mod:`igtt.cli`; the engine commands live there.
-"""
+"""The study commands: ``igtt noise``, ``density``, ``patterns`` and ``study noise`` (matplotlib: the ``study`` extra)."""
 
 from __future__ import annotations
 
@@ -12,8 +9,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .cli import Device, DeviceOpt, QuietOpt, SeedOpt, _check_out_dir, _fail, _progress, app, err, flag
-from .io import ImageReadError, find_images, read_image, write_tiff
+from ..io import ImageReadError, find_images, read_image, write_tiff
+from .options import App, Device, DeviceOpt, QuietOpt, SeedOpt, check_folder, err, fail, progress_bar
 
 DEFAULT_LABELS = ["CL", "RCL:flip=0.45", "RCL:sample=0.1", "PCL:skeleton", "PCL:dilate", "PCL:erode", "RL:0.5"]
 SPECS_HELP = (
@@ -22,7 +19,8 @@ SPECS_HELP = (
 )
 DATA, TRAINING, OUT = "Data", "Training", "Output"
 
-study_app = typer.Typer(help="Studies of what networks learn from noisy labels (the papers' experiments).", no_args_is_help=True)
+app = App()
+study_app = App(help="Studies of what networks learn from noisy labels (the papers' experiments).", no_args_is_help=True)
 app.add_typer(study_app, name="study", rich_help_panel="Study tools")
 
 ClassesOpt = Annotated[int, typer.Option(min=2, help="Number of classes; 2 = binary (mask > 0 is foreground).")]
@@ -53,19 +51,19 @@ def _label_files(inputs: list[str]) -> list[Path]:
     try:
         files = find_images(inputs)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not files:
-        _fail(f"no label images found in {' '.join(inputs)}")
+        fail(f"no label images found in {' '.join(inputs)}")
     return files
 
 
 def _spec(text: str, dynamic: bool = False):
-    from .study import parse_spec
+    from ..study.specs import parse_spec
 
     try:
         return parse_spec(text, dynamic=dynamic)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command(
@@ -87,11 +85,11 @@ def noise(
     in the loss). A table gives each file's wrong-pixel rate and the NTM
     estimated against the clean labels.
     """
-    from .ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
+    from ..study.ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
 
     spec = _spec(label)
     files = _label_files(masks)
-    _check_out_dir(out)
+    check_folder(out)
     rng = np.random.default_rng(seed)
     table = Table(title=f"igtt noise {spec.text}")
     for col in ("file", "wrong %", "estimated NTM (column = true class)", "rank", "min d"):
@@ -130,7 +128,7 @@ def density(
     h: Annotated[int, typer.Option(min=0, help="Half-width of the uniform kernel: windows of (2h+1)² pixels.")] = 8,
     row: Annotated[Optional[int], typer.Option(min=0, help="Row of the density curve (default: the middle).")] = None,
     classes: ClassesOpt = 2,
-    example: Annotated[bool, flag("--example", help="Draw the papers' circle-in-rectangle figure (Fig. 10).")] = False,
+    example: Annotated[bool, typer.Option("--example", help="Draw the papers' circle-in-rectangle figure (Fig. 10).")] = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
 ):
@@ -140,12 +138,12 @@ def density(
     <stem>_density.png (the label, each class's heatmap and its density
     curve along one row).
     """
-    from .density import circle_in_rectangle, density_map, density_maps, figure10_labels, outline_positions
-    from .plots import density_figure
+    from ..study.density import circle_in_rectangle, density_map, density_maps, figure10_labels, outline_positions
+    from ..study.plots import density_figure
 
     if not labels and not example:
-        _fail("give label images, or --example for the papers' circle-in-rectangle figure")
-    _check_out_dir(out)
+        fail("give label images, or --example for the papers' circle-in-rectangle figure")
+    check_folder(out, figures=True)
     written = []
     if example:
         shown = figure10_labels(rng=seed)
@@ -156,7 +154,7 @@ def density(
     failed: list[Path] = []
     for path, lab in _each_label(_label_files(labels) if labels else [], classes, failed):
         if row is not None and row >= lab.shape[0]:
-            _fail(f"{path}: --row {row} is outside the image ({lab.shape[0]} rows)")
+            fail(f"{path}: --row {row} is outside the image ({lab.shape[0]} rows)")
         maps = density_maps(lab, h, n_classes=classes)
         write_tiff(out / f"{path.stem}_density.tif", maps)
         r = lab.shape[0] // 2 if row is None else row
@@ -197,7 +195,7 @@ def study_noise(
     optimizer: Annotated[str, typer.Option(help="sgd (papers) or adam.", rich_help_panel=TRAINING)] = "adam",
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: 1e-3 for adam, 0.05 for sgd).", rich_help_panel=TRAINING)] = None,
     lr_step: Annotated[int, typer.Option(min=0, help="Divide the learning rate by 10 every N epochs (papers: 20); 0 = never.", rich_help_panel=TRAINING)] = 0,
-    dynamic: Annotated[bool, flag("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
@@ -209,28 +207,28 @@ def study_noise(
     (labels and density maps), differences.png (test masks against the CL
     model's) and models/*.igtt.
     """
-    from .config import Config
-    from .study import load_pairs, run_study
+    from ..config import Config
+    from ..study.runner import load_pairs, run_study
 
     if architecture not in ("unet", "deeplabv3plus"):
-        _fail(f"--architecture must be unet or deeplabv3plus, got {architecture!r}")
+        fail(f"--architecture must be unet or deeplabv3plus, got {architecture!r}")
     if optimizer not in ("sgd", "adam"):
-        _fail(f"--optimizer must be sgd or adam, got {optimizer!r}")
+        fail(f"--optimizer must be sgd or adam, got {optimizer!r}")
     if architecture == "deeplabv3plus" and batch < 2:
-        _fail("DeepLabV3+ needs --batch 2 or more (its pooling branch normalises over the batch)")
+        fail("DeepLabV3+ needs --batch 2 or more (its pooling branch normalises over the batch)")
     texts = (labels or []) + (more_labels or []) or DEFAULT_LABELS
     specs = [_spec(t, dynamic) for t in texts]
     if len({s.name for s in specs}) != len(specs):
-        _fail("a label type is given twice")
+        fail("a label type is given twice")
     try:
         names, images, masks = load_pairs(data_dir, images=images_dir, masks=masks_dir, n_classes=classes)
     except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if limit:
         images, masks = images[:limit], masks[:limit]
     if len(images) < 2:
-        _fail(f"{data_dir}: a study needs at least 2 image/mask pairs, found {len(images)}")
-    _check_out_dir(out)
+        fail(f"{data_dir}: a study needs at least 2 image/mask pairs, found {len(images)}")
+    check_folder(out, figures=True)
     config = Config(
         epochs=epochs,
         steps_per_epoch=steps,
@@ -245,7 +243,7 @@ def study_noise(
         seed=seed,
         device=device.value,
     )
-    with _progress(quiet) as bar:
+    with progress_bar(quiet) as bar:
         task = bar.add_task("Study", total=len(specs) * epochs, info="")
 
         def on_epoch(spec, scores):
@@ -255,7 +253,7 @@ def study_noise(
             results = run_study(images, masks, specs, split=split, n_classes=classes, architecture=architecture,
                                 config=config, out=out, on_epoch=on_epoch)
         except KeyboardInterrupt:
-            _fail(f"interrupted; the label types finished so far are in {out / 'results.csv'}", code=130)
+            fail(f"interrupted; the label types finished so far are in {out / 'results.csv'}", code=130)
     if not quiet:
         table = Table(title=f"igtt study noise: {data_dir}")
         rows = [r.row() for r in results]
@@ -265,60 +263,3 @@ def study_noise(
             table.add_row(*(str(v) for v in row.values()))
         err.print(table)
         err.print(f"tables, curves and models in {out}", highlight=False)
-
-
-@app.command(
-    rich_help_panel="Study tools",
-    epilog="Example:\n\n  igtt patterns cell.tif --model study/models/CL.igtt --model study/models/PCL_erode.igtt --out patterns/",
-)
-def patterns(
-    image: Annotated[Path, typer.Argument(help="The image fed to the networks.", show_default=False)],
-    model: Annotated[list[Path], typer.Option("--model", "-m", help="A saved .igtt model; give several to compare.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures.", rich_help_panel=OUT)] = Path("patterns"),
-    top: Annotated[int, typer.Option(min=1, help="How many top channels to synthesise.")] = 3,
-    steps: Annotated[int, typer.Option(min=1, help="Gradient-ascent steps per pattern.")] = 100,
-    blur: Annotated[float, typer.Option(min=0, help="Smooth the pattern every 2nd step (Gaussian s.d., pixels); 0 = plain ascent.")] = 1.0,
-    size: Annotated[int, typer.Option(min=32, help="Side of the synthesised patterns.")] = 128,
-    channel: Annotated[Optional[int], typer.Option(help="Channel for RGB images.")] = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = Device.cpu,
-    quiet: QuietOpt = False,
-):
-    """Feature patterns (papers' Algorithm 1) and difference images of trained networks.
-
-    For each model: the mean activation of every channel of the penultimate
-    layer for IMAGE, and a pattern synthesised by gradient ascent for each
-    of the top channels (<model>_patterns.png). With several models, also
-    the difference of each model's mask from the first one's
-    (differences.png: +1 only in the first, -1 only in the other).
-    """
-    from .images import intensity_range, rescale
-    from .model import IGTT
-    from .patterns import difference_image, patterns_for
-    from .plots import difference_figure, patterns_figure
-
-    try:
-        raw = read_image(image, channel=channel)
-    except ImageReadError as exc:
-        _fail(str(exc))
-    if raw.ndim != 2:
-        _fail(f"{image}: patterns need one 2D image, got shape {raw.shape}")
-    _check_out_dir(out)
-    masks = {}
-    for path in model:
-        try:
-            m = IGTT.load(path, device=device.value)
-        except (ValueError, FileNotFoundError, OSError) as exc:
-            _fail(f"{path}: cannot load model ({exc})")
-        scaled = rescale(raw, *intensity_range(raw), invert=m.foreground_ == "dark")
-        chosen, activations, pats = patterns_for(m.net, scaled, top, shape=(size, size), steps=steps, blur=blur, seed=seed)
-        written = patterns_figure(activations, chosen, pats, out / f"{path.stem}_patterns.png", title=path.stem)
-        masks[path.stem] = m.predict(raw)
-        if not quiet:
-            err.print(f"{path.name}: top channels {chosen}; wrote {written}", highlight=False)
-    if len(masks) > 1:
-        first, *others = masks
-        diffs = {f"{first} − {name}": difference_image(masks[first], masks[name]) for name in others}
-        written = difference_figure(diffs, out / "differences.png")
-        if not quiet:
-            err.print(f"wrote {written}", highlight=False)

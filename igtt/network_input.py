@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blobs import Background
+from .field import field_step
 from .images import intensity_range, rescale
-from .start import field_step
 
 __all__ = ["NetworkInput"]
 

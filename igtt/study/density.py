@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .noise import apply_ntm, binary_ntm, random_label, random_sample_exact
+from .label_noise import apply_ntm, binary_ntm, random_label, random_sample_exact
 
 __all__ = ["density_map", "density_maps", "density_curve", "outline_positions", "circle_in_rectangle", "figure10_labels"]
 

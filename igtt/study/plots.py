@@ -7,12 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
+from ..io import atomic_path
 
-__all__ = ["density_figure", "curves_figure", "difference_figure", "patterns_figure"]
+__all__ = ["require_matplotlib", "density_figure", "curves_figure", "difference_figure", "patterns_figure"]
+
+
+def require_matplotlib() -> None:
+    """Raise ImportError with the install line when matplotlib (the ``study`` extra) is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("the study figures need matplotlib: pip install 'igtt[study]'") from None
 
 
 def _figure(width: float, height: float):
+    require_matplotlib()
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in threads and on servers
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")

@@ -19,7 +19,6 @@ __all__ = [
     "binary_ntm",
     "symmetric_ntm",
     "apply_ntm",
-    "random_flip",
     "random_sample",
     "random_sample_exact",
     "dilate",
@@ -29,11 +28,8 @@ __all__ = [
 ]
 
 
-def _rng(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
-
-def _probability(name: str, value: float) -> float:
+def check_probability(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     return float(value)
@@ -41,13 +37,13 @@ def _probability(name: str, value: float) -> float:
 
 def binary_ntm(p10: float, p01: float) -> np.ndarray:
     """The 2x2 NTM that flips background to foreground with ``p10`` and foreground to background with ``p01``."""
-    p10, p01 = _probability("p10", p10), _probability("p01", p01)
+    p10, p01 = check_probability("p10", p10), check_probability("p01", p01)
     return np.array([[1 - p10, p01], [p10, 1 - p01]])
 
 
 def symmetric_ntm(n_classes: int, p_flip: float) -> np.ndarray:
     """An ``n_classes`` NTM that moves a fraction ``p_flip`` of every class to the others, evenly."""
-    p_flip = _probability("p_flip", p_flip)
+    p_flip = check_probability("p_flip", p_flip)
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
     q = np.full((n_classes, n_classes), p_flip / (n_classes - 1))
@@ -55,7 +51,7 @@ def symmetric_ntm(n_classes: int, p_flip: float) -> np.ndarray:
     return q
 
 
-def _check_ntm(q: np.ndarray) -> np.ndarray:
+def check_ntm(q: np.ndarray) -> np.ndarray:
     q = np.asarray(q, float)
     if q.ndim != 2 or q.shape[0] != q.shape[1]:
         raise ValueError(f"an NTM must be a square matrix, got shape {q.shape}")
@@ -79,24 +75,17 @@ def apply_ntm(labels: np.ndarray, q: np.ndarray, rng=None) -> np.ndarray:
     -------
     noisy : ndarray of the dtype of ``labels``
     """
-    q = _check_ntm(q)
+    q = check_ntm(q)
     labels = np.asarray(labels)
     classes = labels.astype(np.intp)
     if classes.size and (classes.min() < 0 or classes.max() >= len(q)):
         raise ValueError(f"labels must be classes 0..{len(q) - 1} for a {len(q)}x{len(q)} NTM")
     cumulative = np.cumsum(q, axis=0)[:-1]  # (M-1, M): P(noisy <= k | true i)
-    u = _rng(rng).random(labels.shape)
+    u = np.random.default_rng(rng).random(labels.shape)
     noisy = np.zeros(labels.shape, np.uint8 if len(q) <= 256 else np.int32)
     for row in cumulative:  # noisy = number of cumulative levels below u
         noisy += u >= row[classes]
     return noisy.astype(labels.dtype, copy=False)
-
-
-def random_flip(labels: np.ndarray, p_flip: float, rng=None, *, n_classes: int | None = None) -> np.ndarray:
-    """RCL by flipping: each pixel leaves its class with probability ``p_flip``, to any other class evenly."""
-    labels = np.asarray(labels)
-    n = n_classes if n_classes is not None else max(2, int(labels.max()) + 1)
-    return apply_ntm(labels, symmetric_ntm(n, p_flip), rng)
 
 
 def random_sample(labels: np.ndarray, p_sample: float, rng=None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,10 +101,10 @@ def random_sample(labels: np.ndarray, p_sample: float, rng=None) -> tuple[np.nda
     valid : bool ndarray
         The pixels that count in the loss.
     """
-    p_sample = _probability("p_sample", p_sample)
+    p_sample = check_probability("p_sample", p_sample)
     labels = np.asarray(labels)
     foreground = labels != 0
-    valid = ~foreground | (_rng(rng).random(labels.shape) < p_sample)
+    valid = ~foreground | (np.random.default_rng(rng).random(labels.shape) < p_sample)
     return labels.copy(), valid
 
 
@@ -125,10 +114,10 @@ def random_sample_exact(labels: np.ndarray, p_sample: float, rng=None) -> np.nda
     The other foreground pixels become background (all pixels count in the
     loss), which is the NTM ``[[1, 1 - p], [0, p]]`` for binary labels.
     """
-    p_sample = _probability("p_sample", p_sample)
+    p_sample = check_probability("p_sample", p_sample)
     labels = np.asarray(labels)
     where = np.flatnonzero(labels != 0)
-    drop = _rng(rng).permutation(where)[int(round(p_sample * where.size)) :]
+    drop = np.random.default_rng(rng).permutation(where)[int(round(p_sample * where.size)) :]
     out = labels.copy()
     out.ravel()[drop] = 0
     return out
@@ -160,5 +149,5 @@ def skeleton(labels: np.ndarray) -> np.ndarray:
 
 def random_label(shape: tuple[int, ...], p_generate: float, rng=None) -> np.ndarray:
     """RL: every pixel is foreground with probability ``p_generate``, whatever the image."""
-    p_generate = _probability("p_generate", p_generate)
-    return _rng(rng).random(shape) < p_generate
+    p_generate = check_probability("p_generate", p_generate)
+    return np.random.default_rng(rng).random(shape) < p_generate

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config
-from .images import normalize
-from .infer import predict_tiled
-from .losses import masked_bce, masked_cross_entropy
-from .metrics import scores
-from .network import as_input, build_deeplabv3plus, prepare, resolve_device, unet_for, use_bfloat16
-from .train import make_optimizer, sample_batch, step_lr
+from ..config import Config
+from ..images import normalize
+from ..infer import predict_tiled
+from ..loop import Trainer
+from ..losses import masked_bce, masked_cross_entropy
+from ..metrics import scores
+from ..network import build_deeplabv3plus, prepare, resolve_device, unet_for, use_bfloat16
+from ..train import sample_batch
 
 __all__ = ["ARCHITECTURES", "EpochScores", "build_network", "iter_train", "train_supervised", "predict_classes", "test_scores"]
 
@@ -165,37 +166,25 @@ def iter_train(
     if len(images) != len(labels) or not images:
         raise ValueError(f"need one label per image, got {len(images)} images and {len(labels)} labels")
     device = resolve_device(config.device)
-    bf16 = use_bfloat16(config.precision, device)
     rng = np.random.default_rng(config.seed)
     if net is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             net = build_network(architecture, n_classes, config)
     net = prepare(net, device)
+    trainer = Trainer(net, config, device)
     normed = [normalize(im) for im in images]
     test_normed = [normalize(im) for im in test_images]
-    loss_fn = masked_bce if n_classes == 2 else masked_cross_entropy
-    optimizer = make_optimizer(net, config)
+    binary = n_classes == 2
+    loss = (lambda logits, b: masked_bce(logits, b[1], b[2])) if binary else (lambda logits, b: masked_cross_entropy(logits, b[1][:, 0], b[2][:, 0]))
     targets = _as_targets(labels)
     steps = config.steps_per_epoch or -(-len(images) // config.batch_size)
     t0 = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        step_lr(optimizer, epoch, config)
         if redraw is not None and epoch > 1:
             targets = _as_targets(redraw(epoch, rng))
-        net.train()
-        losses = []
-        for _ in range(steps):
-            x, y, w, _ = sample_batch(normed, targets, config, rng)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = net(as_input(x, device)).float()
-            y, w = y.to(device), w.to(device)
-            loss = loss_fn(logits, y, w) if n_classes == 2 else loss_fn(logits, y[:, 0], w[:, 0])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        result = EpochScores(epoch=epoch, loss=float(np.mean(losses)), seconds=0.0)
+        mean_loss = trainer.epoch(steps, lambda: sample_batch(normed, targets, config, rng), loss)
+        result = EpochScores(epoch=epoch, loss=mean_loss, seconds=0.0)
         if test_normed:
             predictions = predict_classes(net, test_normed, config, ntm=ntm)
             result.dice, result.iou, result.per_class_iou = test_scores(predictions, test_labels, n_classes)

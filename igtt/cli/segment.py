@@ -1,0 +1,246 @@
+"""``igtt segment``, ``train`` and ``predict``: parse options, run the batch engine, render its events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .. import batch
+from .options import (
+    MAX_PIXELS,
+    MODEL,
+    OUT,
+    App,
+    ChannelOpt,
+    Device,
+    DeviceOpt,
+    EpochsOpt,
+    Foreground,
+    ForegroundOpt,
+    InputsArg,
+    MaxPixelsOpt,
+    ObjectSizeOpt,
+    ObjectsOpt,
+    OutOpt,
+    OverwriteOpt,
+    PatternOpt,
+    Preset,
+    PresetOpt,
+    QuietOpt,
+    RecursiveOpt,
+    SeedOpt,
+    check_device,
+    err,
+    fail,
+    progress_bar,
+)
+
+app = App()
+
+ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Apply this saved model instead of training.", rich_help_panel=MODEL)]
+ProbabilitiesOpt = Annotated[bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)]
+LabelsOpt = Annotated[bool, typer.Option("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)]
+SkipOpt = Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)]
+
+
+def _config(preset: Preset, **changes):
+    """The preset with the command line's settings; options left out keep the preset's."""
+    from ..config import preset as make
+
+    changes = {k: getattr(v, "value", v) for k, v in changes.items() if v is not None}
+    try:
+        return make(preset.value, **changes)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _load_model(path: Path, device: str):
+    from ..model import IGTT
+
+    try:
+        return IGTT.load(path, device=device)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        fail(f"{path}: cannot load model ({exc})")
+
+
+def _render(events, quiet: bool) -> batch.Report:
+    """Show the engine's events: skipped files, a training bar, a writing bar; return its report."""
+    from ..train import Progress as Epoch
+
+    with progress_bar(quiet) as bar:
+        training = writing = None
+        for event in events:
+            if isinstance(event, batch.Skipped):
+                err.print(f"[yellow]Skipped[/yellow] {event.reason}", highlight=False)
+            elif isinstance(event, Epoch):
+                if training is None:
+                    training = bar.add_task("Training", total=event.n_epochs, info="")
+                bar.update(training, total=event.n_epochs, completed=event.epoch, info=f"loss {event.loss:.4f}")
+            elif isinstance(event, batch.Trained) and not quiet:
+                size = f", size {event.model.object_size_:.0f} px" if event.model.object_size_ else ""
+                err.print(f"objects: {event.model.objects_}{size}")
+            elif isinstance(event, (batch.Written, batch.Failed)):
+                if isinstance(event, batch.Failed):
+                    err.print(f"[yellow]Failed[/yellow] {event.reason}", highlight=False)
+                    continue
+                if writing is None:
+                    writing = bar.add_task("Writing", total=event.total, info="")
+                bar.update(writing, completed=event.done, info=Path(event.job.source).name)
+            elif isinstance(event, batch.Report):
+                return event
+    raise AssertionError("the batch engine ended without a report")  # pragma: no cover
+
+
+def _summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> None:
+    if quiet:
+        return
+    table = Table(title="igtt summary")
+    for col in ("images", "written", "skipped", "failed", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(str(n_images), str(report.written), str(done), str(len(report.skipped)), f"{report.seconds:.1f}")
+    err.print(table)
+    for _, reason in report.skipped:
+        err.print(f"  failed: {reason}", highlight=False)
+
+
+def _run(events, quiet: bool, interrupted: str) -> batch.Report:
+    try:
+        return _render(events, quiet)
+    except batch.PlanError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print(f"[red]Interrupted.[/red] {interrupted}")
+        raise typer.Exit(130)
+
+
+@app.command(
+    epilog="Examples:\n\n  igtt segment ./tiffs --out masks\n\n"
+    "  igtt segment 'data/**/*.tif' --recursive --foreground dark --out masks --probabilities\n\n"
+    "  igtt segment new_images --model nuclei.igtt --out masks"
+)
+def segment(
+    inputs: InputsArg,
+    out: OutOpt,
+    pattern: PatternOpt = None,
+    recursive: RecursiveOpt = False,
+    channel: ChannelOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    foreground: ForegroundOpt = Foreground.bright,
+    preset: PresetOpt = Preset.default,
+    objects: ObjectsOpt = None,
+    object_size: ObjectSizeOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained model here.", rich_help_panel=MODEL)] = None,
+    probabilities: ProbabilitiesOpt = False,
+    labels: LabelsOpt = False,
+    skip_existing: SkipOpt = False,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = Device.auto,
+    quiet: QuietOpt = False,
+):
+    """Train on the input images, then write one mask per image (uint8, 0 and 255)."""
+    check_device(device)
+    try:
+        batch.check_writable(out)
+        jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
+        if save_model is not None:
+            batch.check_model_target(save_model, jobs, overwrite)
+        pending, done = batch.plan(jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing)
+    except batch.PlanError as exc:
+        fail(str(exc))
+    if not pending:
+        if not quiet:
+            err.print(f"All {len(jobs)} outputs exist already in {out}; nothing to do.")
+        return
+    if model is not None:
+        trained, config = _load_model(model, device.value), None
+    else:
+        trained = None
+        config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
+    events = batch.run(
+        pending,
+        config=config,
+        model=trained,
+        reading=dict(channel=channel, max_pixels=max_pixels),
+        probabilities=probabilities,
+        save_model=save_model,
+        train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
+    )
+    report = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
+    _summary(quiet, len(jobs), report, done)
+    if report.skipped:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example:\n\n  igtt train ./tiffs --save-model nuclei.igtt")
+def train(
+    inputs: InputsArg,
+    save_model: Annotated[Path, typer.Option("--save-model", help="Where to save the model.", rich_help_panel=OUT)],
+    pattern: PatternOpt = None,
+    recursive: RecursiveOpt = False,
+    channel: ChannelOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    foreground: ForegroundOpt = Foreground.bright,
+    preset: PresetOpt = Preset.default,
+    objects: ObjectsOpt = None,
+    object_size: ObjectSizeOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model file.", rich_help_panel=OUT)] = False,
+    device: DeviceOpt = Device.auto,
+    quiet: QuietOpt = False,
+):
+    """Train a model on the input images and save it, without writing masks."""
+    check_device(device)
+    try:
+        jobs = batch.collect(inputs, pattern=pattern, recursive=recursive)
+        batch.check_model_target(save_model, jobs, overwrite)
+    except batch.PlanError as exc:
+        fail(str(exc))
+    config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
+    events = batch.run(jobs, config=config, reading=dict(channel=channel, max_pixels=max_pixels), predict=False, save_model=save_model)
+    report = _run(events, quiet, "No model was saved.")
+    if not quiet:
+        err.print(f"Saved model to {save_model}")
+    _summary(quiet, len(jobs), report, 0)
+    if report.skipped:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example:\n\n  igtt predict new_images --model nuclei.igtt --out masks")
+def predict(
+    inputs: InputsArg,
+    model: Annotated[Path, typer.Option("--model", help="A model saved by train or segment.", rich_help_panel=MODEL)],
+    out: OutOpt,
+    pattern: PatternOpt = None,
+    recursive: RecursiveOpt = False,
+    channel: ChannelOpt = None,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
+    probabilities: ProbabilitiesOpt = False,
+    labels: LabelsOpt = False,
+    skip_existing: SkipOpt = False,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = Device.auto,
+    quiet: QuietOpt = False,
+):
+    """Apply a saved model to images, without training."""
+    segment(
+        inputs,
+        out=out,
+        pattern=pattern,
+        recursive=recursive,
+        channel=channel,
+        max_pixels=max_pixels,
+        model=model,
+        probabilities=probabilities,
+        labels=labels,
+        skip_existing=skip_existing,
+        overwrite=overwrite,
+        device=device,
+        quiet=quiet,
+    )

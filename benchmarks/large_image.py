@@ -47,7 +47,7 @@ def main(argv=None):
         print("| image | dtype | outputs | seconds | peak memory (MB) |\n|---|---|---|---|---|", flush=True)
         for extra in ([], ["--probabilities", "--labels"]):
             out = tmp / f"out{len(extra)}"
-            cmd = [sys.executable, "-m", "igtt.cli", "predict", str(tmp / "in"), "--model", str(tmp / "m.igtt"),
+            cmd = [sys.executable, "-m", "igtt", "predict", str(tmp / "in"), "--model", str(tmp / "m.igtt"),
                    "--out", str(out), "--quiet", "--device", "cpu", *extra]
             seconds, peak_mb = _run_measured(cmd)
             mask = tifffile.imread(out / "big.tif")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "FOREGROUNDS"]
+__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "per_image", "restore_shape", "FOREGROUNDS"]
 
 FOREGROUNDS = ("bright", "dark", "auto")
 
@@ -135,14 +135,19 @@ def detect_polarity(images: Sequence[np.ndarray]) -> str:
     return "bright" if skew(values.astype(np.float64)) >= 0 else "dark"
 
 
-def orient(images: Sequence[np.ndarray], foreground: str) -> tuple[list[np.ndarray], str]:
+def orient(
+    images: Sequence[np.ndarray], foreground: str, ranges: Sequence[tuple[float, float] | None] | None = None
+) -> tuple[list[np.ndarray], str]:
     """Normalise each image and invert dark-object images, so objects are always bright.
 
-    Returns the oriented images and the polarity used (``auto`` resolved).
+    ``ranges`` gives each image's grey levels for 0 and 1 (``None``: its own
+    percentiles). Returns the oriented images and the polarity used (``auto``
+    resolved).
     """
     if foreground not in FOREGROUNDS:
         raise ValueError(f"foreground must be one of {FOREGROUNDS}, got {foreground!r}")
-    normed = [normalize(im) for im in images]
+    ranges = ranges or [None] * len(images)
+    normed = [normalize(im) if r is None else rescale(im, *r) for im, r in zip(images, ranges)]
     if foreground == "auto":
         foreground = detect_polarity(normed)
     if foreground == "dark":
@@ -150,3 +155,19 @@ def orient(images: Sequence[np.ndarray], foreground: str) -> tuple[list[np.ndarr
             if im.max() > 0:
                 np.subtract(1.0, im, out=im)
     return normed, foreground
+
+
+def per_image(ranges, n: int) -> list:
+    """``ranges`` as one (lo, hi) or None per image."""
+    if ranges is None or (len(ranges) in (2, 3) and np.isscalar(ranges[0])):
+        return [ranges] * n
+    if len(ranges) != n:
+        raise ValueError(f"ranges: one (lo, hi) for all images or one per image, got {len(ranges)} for {n} images")
+    return list(ranges)
+
+
+def restore_shape(values: list[np.ndarray], like):
+    """One array for one image, a stack for a stack, a list for a list."""
+    if isinstance(like, np.ndarray):
+        return values[0] if like.ndim == 2 else np.stack(values)
+    return values

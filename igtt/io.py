@@ -269,17 +269,10 @@ def check_target(
 ) -> Path:
     """Check, before any work, that writing ``path`` loses nothing.
 
-    Parameters
-    ----------
-    path : path
-        A file about to be written.
-    protected : paths
-        Files that must never be written over (the run's inputs).
-    overwrite : bool
-        Whether an existing file of the same kind may be replaced.
-    kind : {"output", "model"}
-        ``model``: an existing file is replaced only if it is itself a saved
-        model, never an image or any other file.
+    ``protected``: files never to write over (the run's inputs);
+    ``overwrite``: whether an existing file of the same kind may be replaced;
+    ``kind="model"``: an existing file is replaced only if it is itself a
+    saved model, never an image or any other file.
 
     Raises
     ------
@@ -310,10 +303,12 @@ def check_target(
 
 
 def remove_stale_temporaries(folders: Iterable[str | Path]) -> int:
-    """Delete temporary files a killed run left in ``folders`` (not their subfolders); returns how many."""
+    """Delete temporary files (and zarr folders) a killed run left in ``folders`` (not their subfolders); returns how many."""
+    import shutil
+
     removed = 0
     for folder in {Path(f) for f in folders}:
         for tmp in folder.glob(f"{TEMP_PREFIX}*.part") if folder.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -11,11 +11,11 @@ import torch
 
 from .config import Config, preset
 from .field import expand_mask, field_step, out_of_field
-from .images import as_image_list, orient, rescale
+from .images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
 from .infer import predict_tiled
 from .network_input import NetworkInput
 from .network import prepare, resolve_device, unet_for, use_bfloat16
-from .objects import blob_diameter, detect_kind
+from .objects import FALLBACK_SIZE, detect_kind, estimate_size
 from .postprocess import fill_small_holes
 from .start import start_labels
 from .threshold import covers_brighter, threshold_search
@@ -26,13 +26,6 @@ __all__ = ["IGTT", "segment"]
 log = logging.getLogger(__name__)
 
 _MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
-
-
-def _restore_shape(values: list[np.ndarray], like):
-    """One array for one image, a stack for a stack, a list for a list."""
-    if isinstance(like, np.ndarray):
-        return values[0] if like.ndim == 2 else np.stack(values)
-    return values
 
 
 class IGTT:
@@ -61,7 +54,7 @@ class IGTT:
         self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
 
     # -- training -----------------------------------------------------------------
-    def iter_fit(self, images, *, preview: bool = False) -> Iterator[Progress]:
+    def iter_fit(self, images, *, preview: bool = False, ranges=None) -> Iterator[Progress]:
         """Train on ``images``, yielding a :class:`Progress` event after every epoch.
 
         Stopping the iteration early (``break``, or a Stop button) keeps the
@@ -73,6 +66,10 @@ class IGTT:
             Any integer or float dtype; sizes may differ.
         preview : bool
             Put the first image's pseudo-labels and prediction in each event.
+        ranges : (lo, hi) or sequence of (lo, hi), optional
+            Grey levels mapped to 0 and 1, for all images or per image
+            (default: each image's percentiles). Give the whole image's range
+            when the images are blocks of one larger image.
 
         Raises
         ------
@@ -80,7 +77,8 @@ class IGTT:
             Bad images (see :func:`igtt.images.as_image_list`).
         """
         raw = as_image_list(images)
-        oriented, self.foreground_ = orient(raw, self.config.foreground)
+        ranges = per_image(ranges, len(raw))
+        oriented, self.foreground_ = orient(raw, self.config.foreground, ranges)
         usable = [i for i, im in enumerate(oriented) if np.ptp(im) > 0]
         if not usable:
             log.warning("every image is constant: nothing to learn, masks will be empty")
@@ -94,7 +92,7 @@ class IGTT:
             return
         inputs, starts = [], []
         for i in usable:
-            scaling = self._input(raw[i])
+            scaling = self._input(raw[i], ranges[i])
             inputs.append(scaling(raw[i]))
             starts.append(
                 start_labels(
@@ -120,31 +118,32 @@ class IGTT:
             size = c.object_size
             if size is None and oriented:
                 size = estimate_size(oriented, self.objects_)
-            self.object_size_ = float(size) if size is not None and np.isfinite(size) else _FALLBACK_SIZE[self.objects_]
+            self.object_size_ = float(size) if size is not None and np.isfinite(size) else FALLBACK_SIZE[self.objects_]
         log.info("objects: %s, size %s px", self.objects_, self.object_size_)
 
     def _resolved(self) -> Config:
         """The config with the fitted kind's defaults filled in."""
         return self.config.for_kind(self.objects_)
 
-    def fit(self, images, *, progress: Callable[[Progress], None] | None = None) -> IGTT:
+    def fit(self, images, *, progress: Callable[[Progress], None] | None = None, ranges=None) -> IGTT:
         """Train on ``images``; ``progress`` is called with every epoch's event. Returns self."""
-        for event in self.iter_fit(images):
+        for event in self.iter_fit(images, ranges=ranges):
             if progress is not None:
                 progress(event)
         return self
 
     # -- prediction ---------------------------------------------------------------
-    def predict_proba(self, images):
+    def predict_proba(self, images, *, ranges=None):
         """Foreground probability maps, float32 in [0, 1], shaped like ``images``.
 
-        A constant image gives a map of zeros.
+        A constant image gives a map of zeros; ``ranges`` as in :meth:`iter_fit`.
         """
         self._check_fitted()
         raw = as_image_list(images)
-        return _restore_shape([self._proba_one(im, self._input(im)) for im in raw], images)
+        ranges = per_image(ranges, len(raw))
+        return restore_shape([self._proba_one(im, self._input(im, r)) for im, r in zip(raw, ranges)], images)
 
-    def predict(self, images, *, return_proba: bool = False):
+    def predict(self, images, *, return_proba: bool = False, ranges=None):
         """Binary masks (bool), shaped like ``images``.
 
         The rule from probability to mask is ``Config.mask_threshold``: a
@@ -160,13 +159,14 @@ class IGTT:
         Images are scaled tile by tile, so a 16-bit image is never held as
         float32 in full; the peak is about one float32 map per image.
 
-        With ``return_proba=True`` returns ``(masks, probabilities)``.
+        With ``return_proba=True`` returns ``(masks, probabilities)``;
+        ``ranges`` as in :meth:`iter_fit`.
         """
         self._check_fitted()
         raw = as_image_list(images)
         masks, probas = [], []
-        for image in raw:
-            scaling = self._input(image)
+        for image, range_ in zip(raw, per_image(ranges, len(raw))):
+            scaling = self._input(image, range_)
             # the oriented image at most 2048 px a side, for the polarity and field-of-view checks
             step = field_step(image.shape)
             small = rescale(image[::step, ::step], scaling.lo, scaling.hi, invert=scaling.invert)
@@ -177,14 +177,27 @@ class IGTT:
             del proba  # free the float map before the label-hungry clean-up
             masks.append(self._clean(mask, small, step))
         if return_proba:
-            return _restore_shape(masks, images), _restore_shape(probas, images)
-        return _restore_shape(masks, images)
+            return restore_shape(masks, images), restore_shape(probas, images)
+        return restore_shape(masks, images)
 
-    def _input(self, image: np.ndarray) -> NetworkInput:
+    def scaling_of(self, view: np.ndarray, *, step: int = 1) -> tuple[float, float, float]:
+        """The intensity scaling of a large image from its strided view ``image[::step, ::step]``: ``(lo, hi, gain)``.
+
+        Pass it as ``ranges=`` to :meth:`predict` blocks of that image, so
+        every block is scaled like the whole (:func:`igtt.blocks.predict_blocks`).
+        """
+        self._check_fitted()
+        lo, hi = intensity_range(view)
+        subtract = self._resolved().subtract_background and hi > lo
+        diameter = self.object_size_ / step if subtract else None
+        scaling = NetworkInput.for_image(view, invert=self.foreground_ == "dark", diameter=diameter, range=(lo, hi))
+        return lo, hi, scaling.gain
+
+    def _input(self, image: np.ndarray, range_=None) -> NetworkInput:
         """How ``image`` becomes network input: its range, the model's polarity, its background if the kind wants it."""
         subtract = self._resolved().subtract_background
         return NetworkInput.for_image(
-            image, invert=self.foreground_ == "dark", diameter=self.object_size_ if subtract else None
+            image, invert=self.foreground_ == "dark", diameter=self.object_size_ if subtract else None, range=range_
         )
 
     def _proba_one(self, image: np.ndarray, scaling: NetworkInput) -> np.ndarray:
@@ -256,18 +269,6 @@ class IGTT:
     def __repr__(self) -> str:
         state = "fitted" if self.net is not None else "not fitted"
         return f"IGTT({state}, foreground={self.foreground_ or self.config.foreground!r})"
-
-
-_FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0}  # when nothing can be measured (e.g. images without structure)
-
-
-def estimate_size(oriented: list[np.ndarray], kind: str) -> float:
-    """Typical blob diameter or width of the wider lines, in pixels, from normalised images with bright objects."""
-    if kind == "lines":
-        from .lines import line_width
-
-        return line_width(oriented)
-    return blob_diameter(oriented)
 
 
 def segment(

@@ -43,13 +43,17 @@ class NetworkInput:
     gain: float = 1.0
 
     @classmethod
-    def for_image(cls, image: np.ndarray, *, invert: bool, diameter: float | None = None) -> NetworkInput:
+    def for_image(
+        cls, image: np.ndarray, *, invert: bool, diameter: float | None = None, range: tuple[float, ...] | None = None
+    ) -> NetworkInput:
         """The scaling of ``image``; with ``diameter``, its background at that object size is subtracted.
 
-        The background and its gain are measured on a strided view of at most
-        2048 pixels a side, so large images cost little.
+        ``range``: the grey levels for 0 and 1 (default: the image's
+        percentiles), optionally with the background gain as a third value
+        (the whole image's, when ``image`` is a block of it). The background and its gain are measured on a strided
+        view of at most 2048 pixels a side, so large images cost little.
         """
-        lo, hi = intensity_range(image)
+        lo, hi = intensity_range(image) if range is None else map(float, range[:2])
         scaling = cls(lo, hi, invert)
         if diameter is None or hi <= lo:
             return scaling
@@ -57,7 +61,7 @@ class NetworkInput:
         view = rescale(image[::step, ::step], lo, hi, invert=invert)
         background = Background(view, diameter, shape=image.shape)
         residual = view - background.crop(slice(0, image.shape[0], step), slice(0, image.shape[1], step))
-        gain = float(np.percentile(residual, _GAIN_PERCENTILE))
+        gain = float(np.percentile(residual, _GAIN_PERCENTILE)) if range is None or len(range) < 3 else float(range[2])
         return cls(lo, hi, invert, background, gain if gain > 1e-6 else 1.0)
 
     def __call__(self, raw: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:

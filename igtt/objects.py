@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from skimage.feature import hessian_matrix, peak_local_max
 from skimage.transform import rescale
 
-__all__ = ["KINDS", "blob_diameter", "resize_factor", "grey_opening"]
+__all__ = ["KINDS", "blob_diameter", "detect_kind", "elongation", "estimate_size", "resize_factor", "grey_opening", "spread", "FALLBACK_SIZE"]
 
 KINDS = ("auto", "blobs", "lines")
 
@@ -179,3 +179,15 @@ def detect_kind(images: Sequence[np.ndarray], *, max_images: int = 6) -> str:
     if thin < _THIN or np.median(covers) > _WALLS:
         return "blobs"
     return "lines"
+
+
+FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0}  # when nothing can be measured (e.g. images without structure)
+
+
+def estimate_size(oriented: list[np.ndarray], kind: str) -> float:
+    """Typical blob diameter or width of the wider lines, in pixels, from normalised images with bright objects."""
+    if kind == "lines":
+        from .lines import line_width
+
+        return line_width(oriented)
+    return blob_diameter(oriented)

@@ -76,7 +76,7 @@ Objects = Enum("Objects", {k: k for k in KINDS}, type=str)
 IN, MODEL, OUT, HW = "Input", "Model", "Output", "Hardware"
 
 InputsArg = Annotated[list[str], typer.Argument(help="Image files, folders or globs.", show_default=False)]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the masks.", rich_help_panel=OUT)]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the masks (for one zarr input: the .ome.zarr store to write).", rich_help_panel=OUT)]
 PatternOpt = Annotated[
     Optional[str], typer.Option(help="File pattern inside folders, e.g. '*.tif' (default: common image types).", rich_help_panel=IN)
 ]
@@ -85,6 +85,7 @@ MaxPixelsOpt = Annotated[
     int, typer.Option(min=1, help="Refuse (skip) images larger than this many pixels, checked before reading.", rich_help_panel=IN)
 ]
 ChannelOpt = Annotated[Optional[int], typer.Option(help="Channel to use for RGB or multi-channel images.", rich_help_panel=IN)]
+LevelOpt = Annotated[int, typer.Option(min=0, help="Resolution level of OME-Zarr inputs (0 = full resolution).", rich_help_panel=IN)]
 ForegroundOpt = Annotated[Foreground, typer.Option(help="Objects are bright, dark, or guess.", rich_help_panel=MODEL)]
 PresetOpt = Annotated[Preset, typer.Option(help="Settings preset: 'default' (fast, recommended) or the paper's.", rich_help_panel=MODEL)]
 ObjectsOpt = Annotated[

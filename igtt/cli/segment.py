@@ -21,6 +21,7 @@ from .options import (
     Foreground,
     ForegroundOpt,
     InputsArg,
+    LevelOpt,
     MaxPixelsOpt,
     ObjectSizeOpt,
     ObjectsOpt,
@@ -127,6 +128,7 @@ def segment(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.bright,
     preset: PresetOpt = Preset.default,
@@ -146,7 +148,7 @@ def segment(
     """Train on the input images, then write one mask per image (uint8, 0 and 255)."""
     check_device(device)
     try:
-        batch.check_writable(out)
+        batch.check_writable(out.parent if out.name.endswith(".zarr") else out)  # --out masks.ome.zarr: one store
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
         if save_model is not None:
             batch.check_model_target(save_model, jobs, overwrite)
@@ -166,7 +168,7 @@ def segment(
         pending,
         config=config,
         model=trained,
-        reading=dict(channel=channel, max_pixels=max_pixels),
+        reading=dict(channel=channel, max_pixels=max_pixels, level=level),
         probabilities=probabilities,
         save_model=save_model,
         train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
@@ -184,6 +186,7 @@ def train(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.bright,
     preset: PresetOpt = Preset.default,
@@ -203,7 +206,7 @@ def train(
     except batch.PlanError as exc:
         fail(str(exc))
     config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
-    events = batch.run(jobs, config=config, reading=dict(channel=channel, max_pixels=max_pixels), predict=False, save_model=save_model)
+    events = batch.run(jobs, config=config, reading=dict(channel=channel, max_pixels=max_pixels, level=level), predict=False, save_model=save_model)
     report = _run(events, quiet, "No model was saved.")
     if not quiet:
         err.print(f"Saved model to {save_model}")
@@ -220,6 +223,7 @@ def predict(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     probabilities: ProbabilitiesOpt = False,
     labels: LabelsOpt = False,
@@ -235,6 +239,7 @@ def predict(
         pattern=pattern,
         recursive=recursive,
         channel=channel,
+        level=level,
         max_pixels=max_pixels,
         model=model,
         probabilities=probabilities,

@@ -1,0 +1,202 @@
+"""Running planned jobs: read -> train or load -> predict -> write, as a generator of events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import ImageReadError, read_image, write_tiff
+from .jobs import Job, PlanError
+
+__all__ = ["Skipped", "Trained", "Written", "Failed", "Report", "run", "write_outputs", "keep_in_memory"]
+
+
+@dataclass
+class Skipped:
+    """An input that could not be read; the batch goes on without it."""
+
+    source: Path | str
+    reason: str
+
+
+@dataclass
+class Trained:
+    """Training finished (or was stopped); ``model`` predicts from here on."""
+
+    model: object
+
+
+@dataclass
+class Written:
+    """One job's results are written (files) or stored in ``job.result`` (in memory)."""
+
+    job: Job
+    done: int
+    total: int
+
+
+@dataclass
+class Failed:
+    """A job whose results could not be written; the batch goes on."""
+
+    job: Job
+    reason: str
+
+
+@dataclass
+class Report:
+    """The end of a run: what happened to every input."""
+
+    written: int
+    skipped: list[tuple[Path | str, str]]
+    seconds: float
+    model: object = None
+
+
+def _planes(image: np.ndarray) -> list[np.ndarray]:
+    """The 2D planes of an image of any rank, as a list (a 500x3 plane is never taken for RGB)."""
+    return list(image.reshape((-1,) + image.shape[-2:]))
+
+
+def write_outputs(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
+    """Write a job's planned outputs, each shaped like its input, each atomically."""
+    from scipy import ndimage as ndi
+
+    shape = job.image.shape
+    write_tiff(job.outputs["mask"], np.multiply(masks, 255, dtype=np.uint8).reshape(shape))
+    if "probability" in job.outputs:
+        write_tiff(job.outputs["probability"], np.asarray(proba, np.float32).reshape(shape))
+    if "labels" in job.outputs:
+        instances = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
+        write_tiff(job.outputs["labels"], instances.reshape(shape))
+
+
+def keep_in_memory(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
+    """Store a job's results in ``job.result``, shaped like its image."""
+    shape = job.image.shape
+    job.result = (np.asarray(masks, bool).reshape(shape), None if proba is None else np.asarray(proba, np.float32).reshape(shape))
+
+
+def _read(job: Job, reading: dict) -> Skipped | None:
+    if job.image is not None or job.is_zarr:  # a zarr image is read block by block, never whole
+        return None
+    try:
+        job.image = read_image(job.source, channel=reading.get("channel"), **{k: v for k, v in reading.items() if k == "max_pixels"})
+    except ImageReadError as exc:
+        return Skipped(job.source, str(exc))
+    return None
+
+
+def run(
+    jobs: Sequence[Job],
+    *,
+    config=None,
+    model=None,
+    reading: dict | None = None,
+    predict: bool = True,
+    probabilities: bool = False,
+    save_model: Path | None = None,
+    train_on: Sequence[Job] | None = None,
+    write: Callable[[Job, list, list | None], None] = write_outputs,
+    preview: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[object]:
+    """Run planned jobs; yield :class:`Skipped`, training progress, :class:`Trained`, :class:`Written`, :class:`Failed`, then a :class:`Report`.
+
+    Parameters
+    ----------
+    jobs : sequence of Job
+        What to predict (and write); planned with :func:`plan` for files.
+    config : Config, optional
+        Train a new model with these settings (on ``train_on``, default
+        ``jobs``: every readable image, so a resumed run gives the same masks).
+    model : IGTT, optional
+        Apply this model instead of training; each file is read only when
+        it is predicted.
+    reading : dict
+        ``channel`` and ``max_pixels`` (:func:`igtt.io.read_image`); ``level``,
+        the resolution level of zarr inputs (default 0, the full resolution).
+    predict : bool
+        False trains (and saves) only.
+    write : callable
+        ``write(job, masks, probabilities)``: :func:`write_outputs` (files)
+        or :func:`keep_in_memory`.
+    preview, stop
+        Live previews in the training events; ``stop()`` returning True ends
+        training after the current epoch, and the run goes on with the
+        network as trained so far.
+
+    Raises
+    ------
+    PlanError
+        None of the training images could be read.
+    """
+    from ..model import IGTT
+    from .large import predict_store, training_blocks
+
+    t0 = time.perf_counter()
+    reading = reading or {}
+    skipped: list[tuple[Path | str, str]] = []
+    if model is None:
+        planes, ranges = [], []
+        for job in train_on if train_on is not None else jobs:
+            try:
+                if job.is_zarr:  # random blocks, scaled with their image's range
+                    blocks, block_ranges = training_blocks(job, reading, config.seed)
+                    planes += blocks
+                    ranges += block_ranges
+                    continue
+            except (ImageReadError, ImportError) as exc:
+                skipped.append((job.source, str(exc)))
+                yield Skipped(job.source, str(exc))
+                continue
+            if (event := _read(job, reading)) is not None:
+                skipped.append((event.source, event.reason))
+                yield event
+                continue
+            planes += _planes(job.image)
+            ranges += [None] * (len(planes) - len(ranges))
+        if not planes:
+            raise PlanError("none of the input images could be read")
+        model = IGTT(config)
+        for event in model.iter_fit(planes, preview=preview, ranges=ranges):
+            yield event
+            if stop is not None and stop():
+                break
+        if save_model is not None:
+            model.save(save_model)
+        yield Trained(model)
+    pending = list(jobs) if predict else []
+    written = 0
+    for n, job in enumerate(pending, 1):
+        if (event := _read(job, reading)) is not None:
+            if (job.source, event.reason) not in skipped:
+                skipped.append((event.source, event.reason))
+                yield event
+            continue
+        try:
+            if job.is_zarr:
+                for _ in predict_store(job, model, reading):
+                    pass
+                written += 1
+                yield Written(job, n, len(pending))
+                continue
+            planes = _planes(job.image)
+            masks, proba = model.predict(planes, return_proba=True) if probabilities else (model.predict(planes), None)
+            write(job, masks, proba)
+            written += 1
+            yield Written(job, n, len(pending))
+        except ImageReadError as exc:
+            skipped.append((job.source, str(exc)))
+            yield Skipped(job.source, str(exc))
+        except (OSError, ValueError, MemoryError, ImportError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
+            skipped.append((job.source, f"{job.source}: not written ({reason})"))
+            yield Failed(job, f"{job.source}: not written ({reason})")
+        if write is write_outputs:
+            job.image = None  # free memory as files go
+    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)

@@ -1,0 +1,162 @@
+"""Planning a batch: inputs (files, folders, globs, zarr stores) become jobs with checked output paths, before any work."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io import check_target, find_images, remove_stale_temporaries
+from ..zarr_io import SUFFIX as ZARR_SUFFIX
+from ..zarr_io import is_zarr, require_zarr, zarr_stem
+
+__all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "SUFFIXES"]
+
+SUFFIXES = {"mask": ".tif", "probability": "_prob.tif", "labels": "_labels.tif"}
+
+
+class PlanError(ValueError):
+    """A run that cannot start; the message is one line naming the path and the problem."""
+
+
+@dataclass
+class Job:
+    """One image (a file, a zarr store or an in-memory array) and where its results go.
+
+    ``outputs`` maps what is written (``"mask"``, ``"probability"``,
+    ``"labels"``) to its file (an OME-Zarr store for a zarr input); in-memory
+    jobs have none and get ``result`` (masks and probabilities shaped like the
+    image) instead.
+    """
+
+    source: Path | str
+    relative: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    image: np.ndarray | None = None
+    result: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    @property
+    def is_zarr(self) -> bool:
+        return isinstance(self.source, Path) and is_zarr(self.source)
+
+
+def _glob_root(item: str) -> Path:
+    """The folder a glob is relative to: its path up to the first part with a wildcard."""
+    parts = Path(item).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
+def collect(inputs: Sequence[str | Path], *, pattern: str | None = None, recursive: bool = False, out: Path | None = None) -> list[Job]:
+    """Every input file as a job, with its output path relative to ``out`` mirroring the folder or glob it came from.
+
+    Files inside ``out`` are never inputs when ``out`` lies inside an input
+    folder: a rerun does not read its own masks.
+    """
+    jobs = []
+    own = Path(out).resolve() if out is not None else None
+    for item in map(str, inputs):
+        path = Path(item)
+        if is_zarr(path):  # a zarr store is one image, not a folder of files
+            jobs.append(Job(path, Path(zarr_stem(path))))
+            continue
+        root = path if path.is_dir() else None if path.is_file() else _glob_root(item)
+        try:
+            files = find_images([item], pattern=pattern, recursive=recursive)
+        except FileNotFoundError as exc:
+            if not (path.is_dir() and any(is_zarr(p) for p in path.iterdir())):
+                raise PlanError(str(exc)) from None
+            files = []
+        if path.is_dir():  # zarr stores directly inside the folder
+            files += sorted(p for p in path.iterdir() if is_zarr(p) and not p.name.startswith("."))
+        nested = own is not None and root is not None and own != root.resolve() and own.is_relative_to(root.resolve())
+        for f in files:
+            if nested and f.resolve().is_relative_to(own):
+                continue
+            relative = f.relative_to(root) if root is not None else Path(f.name)
+            jobs.append(Job(f, relative.with_name(zarr_stem(f)) if is_zarr(f) else relative.with_suffix("")))
+    if any(job.is_zarr for job in jobs):
+        try:
+            require_zarr()
+        except ImportError as exc:
+            raise PlanError(str(exc)) from None
+    if not jobs:
+        raise PlanError(f"no images found in {' '.join(map(str, inputs))} (pattern: {pattern or 'common image types'})")
+    return jobs
+
+
+def plan(
+    jobs: list[Job], out: Path, *, probabilities: bool = False, labels: bool = False, overwrite: bool = False, skip_existing: bool = False
+) -> tuple[list[Job], int]:
+    """Give every job its output paths and check them all before any work.
+
+    Refuses (one message, every clash listed) outputs that two inputs would
+    share, outputs that would land on an input, outputs that are folders or
+    sit below a file, and existing outputs without ``overwrite`` or
+    ``skip_existing``. Removes temporaries an interrupted run left behind.
+    Returns the jobs still to do and how many were skipped as done.
+    """
+    kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels
+    inputs = {Path(job.source).resolve() for job in jobs}
+    owner: dict[Path, Job] = {}
+    clashes, pending, done = [], [], 0
+    single_store = out.name.endswith(".zarr") and len(jobs) == 1 and jobs[0].is_zarr  # --out masks.ome.zarr
+    for job in jobs:
+        base = out / job.relative
+        if job.is_zarr:
+            if probabilities or labels:
+                raise PlanError(f"{job.source}: --probabilities and --labels are not written for zarr inputs yet; only the mask")
+            job.outputs = {"mask": out if single_store else base.parent / (base.name + ZARR_SUFFIX)}
+        else:
+            job.outputs = {kind: base.parent / (base.name + SUFFIXES[kind]) for kind in kinds}
+        for path in job.outputs.values():
+            key = path.resolve()
+            if key in inputs:
+                raise PlanError(f"{path}: output would overwrite an input; choose another --out")
+            if key in owner:
+                clashes.append(f"{owner[key].source} and {job.source} -> {path}")
+            owner[key] = job
+            if path.is_dir() and not (job.is_zarr and is_zarr(path)):
+                raise PlanError(f"{path}: output is a folder; move it or choose another --out")
+            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                raise PlanError(f"{path}: cannot create it, {blocker} is a file, not a folder")
+        exists = [p.exists() for p in job.outputs.values()]
+        if all(exists) and skip_existing:
+            done += 1
+            continue
+        if any(exists) and not overwrite and not skip_existing:
+            raise PlanError(f"{job.outputs['mask']} exists; use --overwrite to replace or --skip-existing to resume")
+        pending.append(job)
+    if clashes:
+        listed = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise PlanError(
+            f"{len(clashes)} output name(s) would be shared, nothing written: {listed}. Rename the inputs, "
+            "or give their common folder with --recursive so the outputs mirror their subfolders"
+        )
+    remove_stale_temporaries({p.parent for job in jobs for p in job.outputs.values()})
+    return pending, done
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and make sure files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".igtt-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PlanError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_model_target(path: Path, jobs: Sequence[Job], overwrite: bool) -> None:
+    """A model may be saved at ``path``: not over an input, a folder or a non-model file."""
+    try:
+        check_target(path, protected={Path(job.source).resolve() for job in jobs}, overwrite=overwrite, kind="model")
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+
+

@@ -1,0 +1,52 @@
+"""Zarr inputs in a batch: train on random blocks, predict block by block into an OME-Zarr mask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..blocks import Plane, global_range, predict_blocks, sample_blocks
+from ..zarr_io import open_zarr, write_mask_zarr
+from .jobs import Job
+
+__all__ = ["training_blocks", "predict_store"]
+
+_PLANES = 4  # planes of a stack that give training blocks
+_BLOCKS = 8  # blocks of 1024² per image (spread over those planes)
+
+
+def _open(job: Job, reading: dict):
+    return open_zarr(job.source, level=reading.get("level", 0), channel=reading.get("channel"))
+
+
+def training_blocks(job: Job, reading: dict, seed: int) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """Random blocks of a zarr image (a few planes of a stack), each with its plane's intensity range.
+
+    Never reads the whole image: a strided view for the range, then the
+    blocks themselves.
+    """
+    image = _open(job, reading)
+    planes = list(image.planes())
+    chosen = [planes[i] for i in np.unique(np.linspace(0, len(planes) - 1, min(_PLANES, len(planes))).round().astype(int))]
+    blocks, ranges = [], []
+    for k, plane in enumerate(chosen):
+        lo_hi = global_range(plane)
+        for block in sample_blocks(plane, count=max(1, _BLOCKS // len(chosen)), seed=seed + k):
+            blocks.append(block)
+            ranges.append(lo_hi)
+    return blocks, ranges
+
+
+def predict_store(job: Job, model, reading: dict, *, block: int = 4096) -> Iterator[tuple[int, int]]:
+    """Predict every plane of a zarr image block by block into its planned OME-Zarr mask; yield (plane, planes)."""
+    image = _open(job, reading)
+    indices = list(image.plane_indices())
+    keep = [a.get("type") != "channel" for a in image.axes[:-2]]
+    with write_mask_zarr(job.outputs["mask"], image) as out:
+        for n, index in enumerate(indices, 1):
+            source = Plane(image.array, tuple(index))
+            sink = Plane(out, tuple(i for i, k in zip(index, keep) if k))
+            for _ in predict_blocks(model, source, sink, block=block):
+                pass
+            yield n, len(indices)

@@ -1,0 +1,99 @@
+"""Images larger than memory: one intensity range for the whole image, random blocks to train on, prediction block by block.
+
+Works on any 2D array that reads a region when sliced (a zarr array, a
+numpy memmap, a :class:`Plane` of a larger array); only a block and its
+margin are in memory at a time, so the peak does not grow with the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .field import field_step
+from .images import intensity_range
+
+__all__ = ["Plane", "strided_view", "global_range", "sample_blocks", "block_grid", "predict_blocks"]
+
+
+@dataclass
+class Plane:
+    """The 2D plane ``index`` of an N-D array (the last two axes are rows and columns), sliced lazily."""
+
+    array: object
+    index: tuple = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.array.shape[-2:])
+
+    def __getitem__(self, key):
+        return np.asarray(self.array[self.index + tuple(key)])
+
+    def __setitem__(self, key, value) -> None:
+        self.array[self.index + tuple(key)] = value
+
+
+def strided_view(source, limit: int = 2048) -> tuple[np.ndarray, int]:
+    """Every ``step``-th pixel of ``source`` in both directions, at most ``limit`` a side, and the step."""
+    step = field_step(source.shape, limit)
+    return np.asarray(source[::step, ::step]), step
+
+
+def global_range(source) -> tuple[float, float]:
+    """The grey levels for 0 and 1 of the whole image (percentiles of a strided view)."""
+    return intensity_range(strided_view(source)[0])
+
+
+def block_grid(shape: tuple[int, int], block: int) -> list[tuple[slice, slice]]:
+    """Row and column slices of the blocks that tile ``shape``, row by row."""
+    return [
+        (slice(r, min(r + block, shape[0])), slice(c, min(c + block, shape[1])))
+        for r in range(0, shape[0], block)
+        for c in range(0, shape[1], block)
+    ]
+
+
+def sample_blocks(source, *, size: int = 1024, count: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """``count`` blocks of ``size``² at random places (seeded), or the whole image if it is that small.
+
+    Blocks are drawn where the strided view is not flat, so a slide that is
+    mostly empty glass still trains on tissue.
+    """
+    rows, cols = source.shape
+    size = min(size, rows, cols)
+    if rows * cols <= count * size * size:
+        return [np.asarray(source[:, :])]
+    rng = np.random.default_rng(seed)
+    view, step = strided_view(source)
+    places = [(int(rng.integers(0, rows - size + 1)), int(rng.integers(0, cols - size + 1))) for _ in range(count * 10)]
+    flat = [view[r // step : (r + size) // step + 1, c // step : (c + size) // step + 1].std() <= 0.1 * view.std() for r, c in places]
+    chosen = ([p for p, f in zip(places, flat) if not f] + [p for p, f in zip(places, flat) if f])[:count]
+    return [np.asarray(source[r : r + size, c : c + size]) for r, c in chosen]
+
+
+def _grow(s: slice, margin: int, length: int) -> slice:
+    return slice(max(s.start - margin, 0), min(s.stop + margin, length))
+
+
+def predict_blocks(model, source, sink, *, block: int = 4096, margin: int = 256) -> Iterator[tuple[int, int]]:
+    """Write ``model.predict`` of ``source`` into ``sink`` block by block; yield ``(done, total)`` after each.
+
+    Each block is predicted with ``margin`` pixels of context on every side
+    (cut off before writing) and scaled like the whole image
+    (:meth:`igtt.IGTT.scaling_of` a strided view), so blocks meet without
+    seams. ``sink`` gets 0/255 uint8.
+    """
+    view, step = strided_view(source)
+    scaling = model.scaling_of(view, step=step)
+    del view
+    grid = block_grid(source.shape, block)
+    for done, (rows, cols) in enumerate(grid, 1):
+        outer = (_grow(rows, margin, source.shape[0]), _grow(cols, margin, source.shape[1]))
+        raw = np.asarray(source[outer])
+        mask = model.predict(raw, ranges=scaling)
+        inner = (slice(rows.start - outer[0].start, rows.stop - outer[0].start), slice(cols.start - outer[1].start, cols.stop - outer[1].start))
+        sink[rows, cols] = np.multiply(mask[inner], 255, dtype=np.uint8)
+        yield done, len(grid)

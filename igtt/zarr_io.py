@@ -1,0 +1,173 @@
+"""OME-Zarr (and plain zarr) in and out: lazy planes for reading, a chunked OME-Zarr image for the mask.
+
+Needs the ``zarr`` extra (``pip install 'igtt[zarr]'``: zarr and ome-zarr).
+Images are never loaded whole: :class:`ZarrImage` hands out lazy 2D
+planes, read region by region (:mod:`igtt.blocks`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .blocks import Plane
+from .io import TEMP_PREFIX, ImageReadError
+
+__all__ = ["is_zarr", "ZarrImage", "open_zarr", "write_mask_zarr", "require_zarr", "SUFFIX"]
+
+SUFFIX = ".ome.zarr"
+_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+def is_zarr(path: str | Path) -> bool:
+    """A zarr store on disk: a folder named ``*.zarr`` or holding zarr metadata."""
+    path = Path(path)
+    return path.is_dir() and (path.suffix == ".zarr" or any((path / m).exists() for m in _MARKERS))
+
+
+def zarr_stem(path: Path) -> str:
+    """``data.ome.zarr`` -> ``data``."""
+    name = path.name
+    for suffix in (".ome.zarr", ".zarr"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def require_zarr():
+    """The zarr module, or ImportError with the install line."""
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError("reading and writing zarr needs the zarr extra: pip install 'igtt[zarr]'") from None
+    return zarr
+
+
+@dataclass
+class ZarrImage:
+    """One resolution level of a zarr image, its axes and pixel sizes, the channel chosen."""
+
+    path: Path
+    array: object  # zarr.Array
+    axes: list[dict]
+    scale: list[float]
+    channel: int | None = None
+
+    @property
+    def mask_axes(self) -> list[dict]:
+        """The axes of the mask: the image's without the channel axis."""
+        return [a for a in self.axes if a.get("type") != "channel"]
+
+    @property
+    def mask_shape(self) -> tuple[int, ...]:
+        return tuple(n for n, a in zip(self.array.shape, self.axes) if a.get("type") != "channel")
+
+    def plane_indices(self) -> Iterator[tuple]:
+        """Index tuples (leading axes, channel fixed) of every 2D plane, in order."""
+        ranges = [[self.channel] if a.get("type") == "channel" else range(n) for n, a in zip(self.array.shape[:-2], self.axes[:-2])]
+        return itertools.product(*ranges)
+
+    def planes(self) -> Iterator[Plane]:
+        for index in self.plane_indices():
+            yield Plane(self.array, tuple(index))
+
+
+def _multiscales(group) -> dict | None:
+    attrs = dict(group.attrs)
+    found = attrs.get("ome", attrs).get("multiscales")
+    return found[0] if found else None
+
+
+def open_zarr(path: str | Path, *, level: int = 0, channel: int | None = None) -> ZarrImage:
+    """Open an OME-Zarr image (or a plain zarr array) at resolution ``level``, lazily.
+
+    Raises
+    ------
+    ImageReadError
+        One line: not zarr, no such level, a channel axis without a channel
+        chosen, or fewer than two spatial dimensions.
+    """
+    zarr = require_zarr()
+    path = Path(path)
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises several types for a broken store
+        raise ImageReadError(f"{path}: not a readable zarr store ({exc.__class__.__name__})") from None
+    if isinstance(node, zarr.Array):
+        array, meta = node, None
+    else:
+        meta = _multiscales(node)
+        if meta is None:
+            raise ImageReadError(f"{path}: a zarr group without OME multiscales metadata")
+        datasets = meta["datasets"]
+        if not 0 <= level < len(datasets):
+            raise ImageReadError(f"{path}: no resolution level {level} (it has {len(datasets)}: 0..{len(datasets) - 1})")
+        array = node[datasets[level]["path"]]
+    if array.ndim < 2 or min(array.shape[-2:]) < 1:
+        raise ImageReadError(f"{path}: needs at least 2 spatial dimensions, got shape {array.shape}")
+    if meta is not None:
+        axes = [a if isinstance(a, dict) else {"name": a} for a in meta.get("axes", [])]
+        scale = next((t["scale"] for t in meta["datasets"][level].get("coordinateTransformations", []) if t["type"] == "scale"), None)
+    else:
+        axes, scale = [], None
+    if len(axes) != array.ndim:
+        names = ["t", "c", "z", "y", "x"][-array.ndim:] if array.ndim <= 5 else [f"dim_{i}" for i in range(array.ndim)]
+        axes = [{"name": n, "type": "space" if n in "zyx" else "other"} for n in names]
+        axes = [a if a["name"] != "c" else {"name": "c", "type": "other"} for a in axes]  # unknown: not a channel
+    scale = list(scale or [1.0] * array.ndim)
+    image = ZarrImage(path, array, axes, scale)
+    channels = [i for i, a in enumerate(axes) if a.get("type") == "channel"]
+    if channels:
+        n = array.shape[channels[0]]
+        if channel is None and n > 1:
+            raise ImageReadError(f"{path}: has {n} channels; choose one with --channel 0..{n - 1}")
+        chosen = 0 if channel is None else channel
+        if not 0 <= chosen < n:
+            raise ImageReadError(f"{path}: --channel {chosen} is out of range (0..{n - 1})")
+        image.channel = chosen
+    elif channel not in (None, 0):
+        raise ImageReadError(f"{path}: has no channel axis; --channel {channel} does not apply")
+    return image
+
+
+@contextmanager
+def _atomic_dir(path: Path) -> Iterator[Path]:
+    """A temporary folder beside ``path``, renamed to ``path`` on success and removed on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name[:80]}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():  # --overwrite: the old result goes only once the new one is complete
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024) -> Iterator[object]:
+    """An OME-Zarr image for the mask of ``like`` (uint8 0/255, its axes and pixel sizes, no channel), written atomically.
+
+    Yields the zarr array to fill; the store appears at ``path`` only when
+    the block exits without error.
+    """
+    zarr = require_zarr()
+    from ome_zarr.writer import write_multiscales_metadata
+
+    keep = [a.get("type") != "channel" for a in like.axes]
+    scale = [s for s, k in zip(like.scale, keep) if k]
+    shape = like.mask_shape
+    chunks = tuple(1 for _ in shape[:-2]) + tuple(min(chunk, n) for n in shape[-2:])
+    with _atomic_dir(Path(path)) as tmp:
+        group = zarr.open_group(str(tmp), mode="w")
+        array = group.create_array("0", shape=shape, chunks=chunks, dtype="uint8", fill_value=0)
+        yield array
+        datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+        write_multiscales_metadata(group, datasets=datasets, axes=like.mask_axes, name="igtt mask")

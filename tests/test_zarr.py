@@ -1,0 +1,141 @@
+"""OME-Zarr in and out: lazy planes, training on blocks, block-wise prediction, atomic stores, one-line errors."""
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+zarr = pytest.importorskip("zarr")
+pytest.importorskip("ome_zarr")
+
+from igtt import IGTT  # noqa: E402
+from igtt.blocks import Plane, predict_blocks, sample_blocks  # noqa: E402
+from igtt.cli import app  # noqa: E402
+from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.zarr_io import open_zarr, write_mask_zarr  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def ome_zarr(path, data, axes, scale, chunks):
+    """An OME-Zarr 0.5 image with one level, written the way other tools write it."""
+    from ome_zarr.writer import write_multiscales_metadata
+
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array("0", shape=data.shape, chunks=chunks, dtype=data.dtype)[...] = data
+    axes = [{"name": n, "type": "channel" if n == "c" else "space", **({"unit": "micrometer"} if n in "yx" else {})} for n in axes]
+    write_multiscales_metadata(group, datasets=[{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}], axes=axes)
+    return path
+
+
+def nuclei(shape=(300, 340), rng=0):
+    return make_nuclei(shape, n_nuclei=int(np.prod(shape) / 2500), radius=(6, 10), rng=rng)[0]
+
+
+def test_blocks_meet_without_seams(tiny_config):
+    """Block-wise prediction with margins gives the whole-image prediction wherever the network is sure.
+
+    A test-sized network is unsure (p near 0.5) on half the pixels; there the
+    per-block background estimate may tip a pixel either way.
+    """
+    model = IGTT(tiny_config.replace(epochs=4, steps_per_epoch=4, crop_size=128, decoder_channels=(32, 16, 8))).fit([nuclei(rng=1)])
+    image = nuclei((400, 380), rng=2)
+    scaling = model.scaling_of(image)
+    whole, proba = model.predict(image, ranges=scaling, return_proba=True)
+    sink = np.zeros(image.shape, np.uint8)
+    steps = list(predict_blocks(model, image, sink, block=128, margin=48))
+    assert steps[-1] == (len(steps), 12)
+    sure = np.abs(proba - 0.5) > 0.1
+    assert sure.mean() > 0.3 and np.mean(((sink > 0) == whole)[sure]) > 0.998
+
+
+def test_sample_blocks_are_seeded_and_never_the_whole_large_image():
+    image = nuclei((900, 1000), rng=3)
+    a, b = sample_blocks(image, size=256, count=3, seed=5), sample_blocks(image, size=256, count=3, seed=5)
+    assert [x.shape for x in a] == [(256, 256)] * 3 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert [x.shape for x in sample_blocks(image[:200, :300], size=256, count=3)] == [(200, 300)]  # small: whole
+    assert [x.shape for x in sample_blocks(image[:100], size=256, count=3)] == [(100, 100)] * 3  # a strip: its height
+
+
+@pytest.mark.usefixtures("tiny_cli")
+def test_segment_ome_zarr_keeps_axes_scale_and_leaves_the_input_alone(tmp_path):
+    data = np.stack([nuclei(rng=4), nuclei(rng=5)])  # (c, y, x): channel 1 is the nuclei
+    src = ome_zarr(tmp_path / "cells.ome.zarr", data, "cyx", [1.0, 0.325, 0.325], (1, 128, 128))
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    result = invoke("segment", src, "--out", tmp_path / "masks.ome.zarr", "--channel", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    mask = open_zarr(tmp_path / "masks.ome.zarr")
+    assert mask.array.shape == (300, 340) and mask.array.dtype == np.uint8
+    assert set(np.unique(mask.array[:])) <= {0, 255} and mask.array[:].any()
+    assert [a["name"] for a in mask.axes] == ["y", "x"] and mask.scale == [0.325, 0.325]
+    assert mask.axes[0].get("unit") == "micrometer"
+    assert before == {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".igtt-")]  # no temporary store left
+    again = invoke("segment", src, "--out", tmp_path / "masks.ome.zarr", "--channel", "1", "--device", "cpu")
+    assert again.exit_code == 1 and "exists" in again.output  # never over an existing result
+    resumed = invoke("segment", src, "--out", tmp_path / "masks.ome.zarr", "--channel", "1", "--skip-existing")
+    assert resumed.exit_code == 0 and "nothing to do" in resumed.output
+
+
+@pytest.mark.usefixtures("tiny_cli")
+def test_a_folder_of_tiffs_and_zarr_stacks(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", nuclei(rng=6))
+    ome_zarr(folder / "stack.ome.zarr", np.stack([nuclei(rng=7), nuclei(rng=8)]), "zyx", [2.0, 0.5, 0.5], (1, 128, 128))
+    result = invoke("segment", folder, "--out", tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert tifffile.imread(tmp_path / "out" / "a.tif").shape == (300, 340)
+    stack = open_zarr(tmp_path / "out" / "stack.ome.zarr")
+    assert stack.array.shape == (2, 300, 340) and stack.scale == [2.0, 0.5, 0.5]
+    assert stack.array[0].any() and stack.array[1].any()
+
+
+@pytest.mark.usefixtures("tiny_cli")
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        ((), "has 2 channels; choose one with --channel 0..1"),
+        (("--channel", "5"), "--channel 5 is out of range (0..1)"),
+        (("--channel", "0", "--level", "3"), "no resolution level 3"),
+    ],
+)
+def test_bad_zarr_choices_are_one_line(tmp_path, args, says):
+    src = ome_zarr(tmp_path / "two.ome.zarr", np.stack([nuclei(rng=9)] * 2), "cyx", [1.0, 1.0, 1.0], (1, 128, 128))
+    result = invoke("segment", src, "--out", tmp_path / "o.ome.zarr", "--device", "cpu", *args)
+    assert result.exit_code == 1 and says in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.ome.zarr").exists()
+
+
+@pytest.mark.usefixtures("tiny_cli")
+def test_probabilities_for_zarr_are_refused_before_work(tmp_path):
+    src = ome_zarr(tmp_path / "one.ome.zarr", nuclei(rng=10), "yx", [1.0, 1.0], (128, 128))
+    result = invoke("segment", src, "--out", tmp_path / "o", "--probabilities")
+    assert result.exit_code == 1 and "not written for zarr inputs" in result.output
+
+
+def test_a_failed_write_leaves_no_store(tmp_path):
+    src = open_zarr(ome_zarr(tmp_path / "s.ome.zarr", nuclei(rng=11), "yx", [1.0, 1.0], (128, 128)))
+    with pytest.raises(RuntimeError):
+        with write_mask_zarr(tmp_path / "m.ome.zarr", src) as out:
+            Plane(out)[0:10, 0:10] = 255
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == [tmp_path / "s.ome.zarr"]
+
+
+def test_the_mask_opens_in_napari_with_its_scale(make_napari_viewer, tmp_path):
+    """The OME-Zarr mask opens through napari's plugin discovery (napari-ome-zarr) with the input's pixel size."""
+    pytest.importorskip("napari_ome_zarr")
+    src = open_zarr(ome_zarr(tmp_path / "s.ome.zarr", nuclei(rng=12), "yx", [0.325, 0.325], (128, 128)))
+    with write_mask_zarr(tmp_path / "m.ome.zarr", src) as out:
+        Plane(out)[0:50, 0:60] = 255
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "m.ome.zarr"), plugin="napari-ome-zarr")
+    layer = viewer.layers[-1]
+    assert tuple(layer.scale) == (0.325, 0.325) and np.asarray(layer.data[0] if layer.multiscale else layer.data)[:50, :60].all()

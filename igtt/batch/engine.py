@@ -12,7 +12,7 @@ import numpy as np
 from ..io import ImageReadError, read_image, write_tiff
 from .jobs import Job, PlanError
 
-__all__ = ["Skipped", "Trained", "Written", "Failed", "Report", "run", "write_outputs", "keep_in_memory"]
+__all__ = ["Skipped", "Trained", "Written", "Failed", "Report", "run", "predict_job", "write_outputs", "keep_in_memory"]
 
 
 @dataclass
@@ -104,6 +104,7 @@ def run(
     write: Callable[[Job, list, list | None], None] = write_outputs,
     preview: bool = False,
     stop: Callable[[], bool] | None = None,
+    scheduler: str | None = None,
 ) -> Iterator[object]:
     """Run planned jobs; yield :class:`Skipped`, training progress, :class:`Trained`, :class:`Written`, :class:`Failed`, then a :class:`Report`.
 
@@ -129,6 +130,9 @@ def run(
         Live previews in the training events; ``stop()`` returning True ends
         training after the current epoch, and the run goes on with the
         network as trained so far.
+    scheduler : str, optional
+        The address of a running dask scheduler: prediction runs there,
+        one task per file (:mod:`.cluster`); training stays here.
 
     Raises
     ------
@@ -136,7 +140,7 @@ def run(
         None of the training images could be read.
     """
     from ..model import IGTT
-    from .large import predict_store, training_blocks
+    from .large import training_blocks
 
     t0 = time.perf_counter()
     reading = reading or {}
@@ -172,31 +176,44 @@ def run(
         yield Trained(model)
     pending = list(jobs) if predict else []
     written = 0
-    for n, job in enumerate(pending, 1):
-        if (event := _read(job, reading)) is not None:
-            if (job.source, event.reason) not in skipped:
-                skipped.append((event.source, event.reason))
-                yield event
+    if scheduler is not None:
+        from .cluster import predict_on_cluster
+
+        outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
+    else:
+        outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write) for job in pending)
+    for n, outcome in enumerate(outcomes, 1):
+        if isinstance(outcome, Job):
+            written += 1
+            yield Written(outcome, n, len(pending))
             continue
-        try:
-            if job.is_zarr:
-                for _ in predict_store(job, model, reading):
-                    pass
-                written += 1
-                yield Written(job, n, len(pending))
-                continue
+        source, reason = (outcome.source, outcome.reason) if isinstance(outcome, Skipped) else (outcome.job.source, outcome.reason)
+        if (source, reason) not in skipped:  # a file that failed to read for training is reported once
+            skipped.append((source, reason))
+            yield outcome
+    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)
+
+
+def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs):
+    """Read, predict and write one job; return the job when written, else its :class:`Skipped` or :class:`Failed`."""
+    from .large import predict_store
+
+    if (event := _read(job, reading)) is not None:
+        return event
+    try:
+        if job.is_zarr:
+            for _ in predict_store(job, model, reading):
+                pass
+        else:
             planes = _planes(job.image)
             masks, proba = model.predict(planes, return_proba=True) if probabilities else (model.predict(planes), None)
             write(job, masks, proba)
-            written += 1
-            yield Written(job, n, len(pending))
-        except ImageReadError as exc:
-            skipped.append((job.source, str(exc)))
-            yield Skipped(job.source, str(exc))
-        except (OSError, ValueError, MemoryError, ImportError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
-            skipped.append((job.source, f"{job.source}: not written ({reason})"))
-            yield Failed(job, f"{job.source}: not written ({reason})")
+        return job
+    except ImageReadError as exc:
+        return Skipped(job.source, str(exc))
+    except (OSError, ValueError, MemoryError, ImportError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
+        return Failed(job, f"{job.source}: not written ({reason})")
+    finally:
         if write is write_outputs:
             job.image = None  # free memory as files go
-    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)

@@ -102,6 +102,10 @@ ObjectSizeOpt = Annotated[
 ]
 EpochsOpt = Annotated[Optional[int], typer.Option(min=1, help="Training epochs (default: the preset's).", rich_help_panel=MODEL)]
 SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed; the same seed gives the same masks.", rich_help_panel=MODEL)]
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Address of a running dask scheduler (tcp://host:8786): predict there, one task per file.", rich_help_panel=HW),
+]
 DeviceOpt = Annotated[Device, typer.Option(help="Where to compute; auto = CUDA, then MPS, then CPU.", rich_help_panel=HW)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUT)]

@@ -32,6 +32,7 @@ from .options import (
     PresetOpt,
     QuietOpt,
     RecursiveOpt,
+    SchedulerOpt,
     SeedOpt,
     check_device,
     err,
@@ -143,6 +144,7 @@ def segment(
     skip_existing: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = Device.auto,
+    scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
 ):
     """Train on the input images, then write one mask per image (uint8, 0 and 255)."""
@@ -153,6 +155,10 @@ def segment(
         if save_model is not None:
             batch.check_model_target(save_model, jobs, overwrite)
         pending, done = batch.plan(jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing)
+        if scheduler is not None:  # before any training: the cluster must be there
+            from ..batch.cluster import connect
+
+            connect(scheduler).close()
     except batch.PlanError as exc:
         fail(str(exc))
     if not pending:
@@ -172,6 +178,7 @@ def segment(
         probabilities=probabilities,
         save_model=save_model,
         train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
+        scheduler=scheduler,
     )
     report = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
     _summary(quiet, len(jobs), report, done)
@@ -230,6 +237,7 @@ def predict(
     skip_existing: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = Device.auto,
+    scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
 ):
     """Apply a saved model to images, without training."""
@@ -247,5 +255,6 @@ def predict(
         skip_existing=skip_existing,
         overwrite=overwrite,
         device=device,
+        scheduler=scheduler,
         quiet=quiet,
     )

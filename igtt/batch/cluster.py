@@ -1,0 +1,80 @@
+"""A second executor of the same planned jobs: prediction on a running dask cluster (``dask.distributed``).
+
+Each file is one task; the model travels once per worker (as the bytes of
+its model file) and is loaded once per worker process; workers read and
+write the files themselves, with the same atomic writes as a local run, so
+inputs and outputs must be on storage the workers share. A task whose
+worker dies is retried on another (``retries``); ``--skip-existing``
+resumes anything that was not written. Needs ``pip install 'igtt[distributed]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .engine import Failed, predict_job
+from .jobs import Job, PlanError
+
+__all__ = ["predict_on_cluster", "connect"]
+
+_MODELS: dict[str, object] = {}  # per worker process: the model of the run, by the hash of its bytes
+
+
+def connect(address: str):
+    """A ``distributed.Client`` for the scheduler at ``address``, or PlanError in one line."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise PlanError("--scheduler needs dask.distributed: pip install 'igtt[distributed]'") from None
+    try:
+        return Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise PlanError(f"cannot reach the dask scheduler at {address} ({str(exc).splitlines()[0] or type(exc).__name__})") from None
+
+
+def _model_bytes(model) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(model.save(Path(tmp) / "model.igtt")).read_bytes()
+
+
+def _load_once(blob: bytes, key: str):
+    """The run's model on this worker, loaded from its bytes the first time a task needs it."""
+    if key not in _MODELS:
+        from ..model import IGTT
+
+        _MODELS.clear()  # one run's model at a time
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.igtt"
+            path.write_bytes(blob)
+            _MODELS[key] = IGTT.load(path, device="cpu")
+    return _MODELS[key]
+
+
+def _task(job: Job, blob: bytes, key: str, reading: dict, probabilities: bool):
+    return predict_job(job, _load_once(blob, key), reading=reading, probabilities=probabilities)
+
+
+def predict_on_cluster(
+    jobs: Sequence[Job], model, address: str, *, reading: dict, probabilities: bool = False, retries: int = 3
+) -> Iterator[object]:
+    """Predict every job on the cluster; yield each outcome (the job, or Skipped/Failed) as it completes."""
+    from distributed import as_completed
+
+    client = connect(address)
+    with client, client.as_current():  # futures and as_completed find this client
+        blob = _model_bytes(model)
+        key = hashlib.sha256(blob).hexdigest()
+        shared = client.scatter(blob, broadcast=True)
+        futures = {
+            client.submit(_task, job, shared, key, reading, probabilities, key=f"igtt-{key[:12]}-{i}", retries=retries, pure=False): job
+            for i, job in enumerate(jobs)
+        }
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # a worker lost more often than retries allow, or an unexpected error there
+                job = futures[future]
+                yield Failed(job, f"{job.source}: not written (on the cluster: {str(exc).splitlines()[0] or type(exc).__name__})")

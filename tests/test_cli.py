@@ -253,3 +253,19 @@ def test_objects_are_detected_or_taken_from_the_command_line(tmp_path):
     assert "objects: blobs, size 12 px" in out
     result, out = run("segment", tmp_path / "lines", "--out", tmp_path / "bad", "--objects", "cells")
     assert result.exit_code != 0 and "cells" in out
+
+
+def test_messages_print_brackets_literally(tmp_path, monkeypatch):
+    """File names and install hints with [brackets] are not taken for console markup."""
+    write_set(tmp_path / "in")
+    (tmp_path / "in" / "bad[1].tif").write_bytes(b"not a tiff")
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "bad[1].tif" in out
+    from igtt.study import plots
+
+    def missing():
+        raise ImportError("the study figures need matplotlib: pip install 'igtt[study]'")
+
+    monkeypatch.setattr(plots, "require_matplotlib", missing)
+    result, out = run("density", "--example", "--out", tmp_path / "d")
+    assert result.exit_code == 1 and "pip install 'igtt[study]'" in out

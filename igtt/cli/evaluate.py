@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .options import App, QuietOpt, err, fail
@@ -41,7 +42,7 @@ def evaluate(
     for what, paths in (("prediction without ground truth", lonely_preds), ("ground truth without prediction", lonely_truths)):
         if paths:
             names = ", ".join(p.name for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-            err.print(f"[yellow]Not scored[/yellow] ({len(paths)} {what}): {names}", highlight=False)
+            err.print(f"[yellow]Not scored[/yellow] ({len(paths)} {what}): {escape(names)}", highlight=False)
     columns = [c for c in ("dice", "iou", "precision", "recall", "accuracy", "auc") if any(c in r for r in rows)]
     table = Table(title=f"{len(rows) - 1} images")
     table.add_column("image")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from typer.core import TyperCommand, TyperGroup
 
@@ -50,7 +51,7 @@ class App(typer.Typer):
 
 def fail(message: str, code: int = 1):
     """Print one red line and end the command with ``code``."""
-    err.print(f"[red]Error:[/red] {message}", highlight=False)
+    err.print(f"[red]Error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from ..io import ImageReadError, read_image
 from .options import OUT, App, Device, DeviceOpt, QuietOpt, SeedOpt, check_folder, err, fail
@@ -61,10 +62,10 @@ def patterns(
         written = patterns_figure(activations, chosen, pats, out / f"{path.stem}_patterns.png", title=path.stem)
         masks[path.stem] = m.predict(raw)
         if not quiet:
-            err.print(f"{path.name}: top channels {chosen}; wrote {written}", highlight=False)
+            err.print(f"{escape(path.name)}: top channels {chosen}; wrote {escape(str(written))}", highlight=False)
     if len(masks) > 1:
         first, *others = masks
         diffs = {f"{first} − {name}": difference_image(masks[first], masks[name]) for name in others}
         written = difference_figure(diffs, out / "differences.png")
         if not quiet:
-            err.print(f"wrote {written}", highlight=False)
+            err.print(f"wrote {escape(str(written))}", highlight=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .. import batch
@@ -76,7 +77,7 @@ def _render(events, quiet: bool) -> batch.Report:
         training = writing = None
         for event in events:
             if isinstance(event, batch.Skipped):
-                err.print(f"[yellow]Skipped[/yellow] {event.reason}", highlight=False)
+                err.print(f"[yellow]Skipped[/yellow] {escape(event.reason)}", highlight=False)
             elif isinstance(event, Epoch):
                 if training is None:
                     training = bar.add_task("Training", total=event.n_epochs, info="")
@@ -86,11 +87,11 @@ def _render(events, quiet: bool) -> batch.Report:
                 err.print(f"objects: {event.model.objects_}{size}")
             elif isinstance(event, (batch.Written, batch.Failed)):
                 if isinstance(event, batch.Failed):
-                    err.print(f"[yellow]Failed[/yellow] {event.reason}", highlight=False)
+                    err.print(f"[yellow]Failed[/yellow] {escape(event.reason)}", highlight=False)
                     continue
                 if writing is None:
                     writing = bar.add_task("Writing", total=event.total, info="")
-                bar.update(writing, completed=event.done, info=Path(event.job.source).name)
+                bar.update(writing, completed=event.done, info=escape(Path(event.job.source).name))
             elif isinstance(event, batch.Report):
                 return event
     raise AssertionError("the batch engine ended without a report")  # pragma: no cover
@@ -105,7 +106,7 @@ def _summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> Non
     table.add_row(str(n_images), str(report.written), str(done), str(len(report.skipped)), f"{report.seconds:.1f}")
     err.print(table)
     for _, reason in report.skipped:
-        err.print(f"  failed: {reason}", highlight=False)
+        err.print(f"  failed: {escape(reason)}", highlight=False)
 
 
 def _run(events, quiet: bool, interrupted: str) -> batch.Report:
@@ -163,7 +164,7 @@ def segment(
         fail(str(exc))
     if not pending:
         if not quiet:
-            err.print(f"All {len(jobs)} outputs exist already in {out}; nothing to do.")
+            err.print(f"All {len(jobs)} outputs exist already in {escape(str(out))}; nothing to do.")
         return
     if model is not None:
         trained, config = _load_model(model, device.value), None
@@ -216,7 +217,7 @@ def train(
     events = batch.run(jobs, config=config, reading=dict(channel=channel, max_pixels=max_pixels, level=level), predict=False, save_model=save_model)
     report = _run(events, quiet, "No model was saved.")
     if not quiet:
-        err.print(f"Saved model to {save_model}")
+        err.print(f"Saved model to {escape(str(save_model))}")
     _summary(quiet, len(jobs), report, 0)
     if report.skipped:
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..io import ImageReadError, find_images, read_image, write_tiff
@@ -43,7 +44,7 @@ def _each_label(files: list[Path], n_classes: int, failed: list[Path]):
         try:
             yield path, _read_labels(path, n_classes)
         except ImageReadError as exc:
-            err.print(f"[red]Skipped:[/red] {exc}", highlight=False)
+            err.print(f"[red]Skipped:[/red] {escape(str(exc))}", highlight=False)
             failed.append(path)
 
 
@@ -165,7 +166,7 @@ def density(
         written.append(density_figure(shown, figure, out / f"{path.stem}_density.png", row=r, outlines=outline_positions(lab, r), h=h))
     if not quiet:
         for path in written:
-            err.print(f"wrote {path}", highlight=False)
+            err.print(f"wrote {escape(str(path))}", highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -262,4 +263,4 @@ def study_noise(
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
         err.print(table)
-        err.print(f"tables, curves and models in {out}", highlight=False)
+        err.print(f"tables, curves and models in {escape(str(out))}", highlight=False)

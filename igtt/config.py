@@ -29,7 +29,7 @@ class Config:
 
     The defaults are the ``default`` preset (fast on a CPU, measured better on
     real images); ``preset("paper")`` gives the paper's settings. See the
-    README section "Presets" for the measured reason behind each difference.
+    README sections "Object kinds" and "How it works" for the measured reason behind each difference.
 
     Attributes
     ----------

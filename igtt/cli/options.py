@@ -76,7 +76,7 @@ Objects = Enum("Objects", {k: k for k in KINDS}, type=str)
 
 IN, MODEL, OUT, HW = "Input", "Model", "Output", "Hardware"
 
-InputsArg = Annotated[list[str], typer.Argument(help="Image files, folders or globs.", show_default=False)]
+InputsArg = Annotated[list[str], typer.Argument(help="Image files, folders, globs or zarr stores.", show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder for the masks (for one zarr input: the .ome.zarr store to write).", rich_help_panel=OUT)]
 PatternOpt = Annotated[
     Optional[str], typer.Option(help="File pattern inside folders, e.g. '*.tif' (default: common image types).", rich_help_panel=IN)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .field import field_step
-from .images import intensity_range
 
-__all__ = ["Plane", "strided_view", "global_range", "sample_blocks", "block_grid", "predict_blocks"]
+__all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks"]
 
 
 @dataclass
@@ -42,11 +41,6 @@ def strided_view(source, limit: int = 2048) -> tuple[np.ndarray, int]:
     return np.asarray(source[::step, ::step]), step
 
 
-def global_range(source) -> tuple[float, float]:
-    """The grey levels for 0 and 1 of the whole image (percentiles of a strided view)."""
-    return intensity_range(strided_view(source)[0])
-
-
 def block_grid(shape: tuple[int, int], block: int) -> list[tuple[slice, slice]]:
     """Row and column slices of the blocks that tile ``shape``, row by row."""
     return [
@@ -56,18 +50,19 @@ def block_grid(shape: tuple[int, int], block: int) -> list[tuple[slice, slice]]:
     ]
 
 
-def sample_blocks(source, *, size: int = 1024, count: int = 8, seed: int = 0) -> list[np.ndarray]:
+def sample_blocks(source, *, size: int = 1024, count: int = 8, seed: int = 0, view: tuple[np.ndarray, int] | None = None) -> list[np.ndarray]:
     """``count`` blocks of ``size``² at random places (seeded), or the whole image if it is that small.
 
-    Blocks are drawn where the strided view is not flat, so a slide that is
-    mostly empty glass still trains on tissue.
+    Blocks are drawn where the strided view (``view``: :func:`strided_view`
+    of ``source``, if already read) is not flat, so a slide that is mostly
+    empty glass still trains on tissue.
     """
     rows, cols = source.shape
     size = min(size, rows, cols)
     if rows * cols <= count * size * size:
         return [np.asarray(source[:, :])]
     rng = np.random.default_rng(seed)
-    view, step = strided_view(source)
+    view, step = view or strided_view(source)
     places = [(int(rng.integers(0, rows - size + 1)), int(rng.integers(0, cols - size + 1))) for _ in range(count * 10)]
     flat = [view[r // step : (r + size) // step + 1, c // step : (c + size) // step + 1].std() <= 0.1 * view.std() for r, c in places]
     chosen = ([p for p, f in zip(places, flat) if not f] + [p for p, f in zip(places, flat) if f])[:count]

@@ -46,6 +46,10 @@ class Failed:
     job: Job
     reason: str
 
+    @property
+    def source(self) -> Path | str:
+        return self.job.source
+
 
 @dataclass
 class Report:
@@ -145,25 +149,28 @@ def run(
     t0 = time.perf_counter()
     reading = reading or {}
     skipped: list[tuple[Path | str, str]] = []
+    unreadable = set()  # found so while training: not read again for prediction
     if model is None:
         planes, ranges = [], []
         for job in train_on if train_on is not None else jobs:
-            try:
-                if job.is_zarr:  # random blocks, scaled with their image's range
+            if job.is_zarr:  # random blocks, scaled with their image's range
+                try:
                     blocks, block_ranges = training_blocks(job, reading, config.seed)
-                    planes += blocks
-                    ranges += block_ranges
-                    continue
-            except (ImageReadError, ImportError) as exc:
-                skipped.append((job.source, str(exc)))
-                yield Skipped(job.source, str(exc))
-                continue
-            if (event := _read(job, reading)) is not None:
+                    event = None
+                except (ImageReadError, ImportError) as exc:
+                    event = Skipped(job.source, str(exc))
+            else:
+                event = _read(job, reading)
+                if event is None:
+                    blocks = _planes(job.image)
+                    block_ranges = [None] * len(blocks)  # each plane its own range
+            if event is not None:
+                unreadable.add(job.source)
                 skipped.append((event.source, event.reason))
                 yield event
                 continue
-            planes += _planes(job.image)
-            ranges += [None] * (len(planes) - len(ranges))
+            planes += blocks
+            ranges += block_ranges
         if not planes:
             raise PlanError("none of the input images could be read")
         model = IGTT(config)
@@ -174,7 +181,7 @@ def run(
         if save_model is not None:
             model.save(save_model)
         yield Trained(model)
-    pending = list(jobs) if predict else []
+    pending = [job for job in jobs if job.source not in unreadable] if predict else []
     written = 0
     if scheduler is not None:
         from .cluster import predict_on_cluster
@@ -187,10 +194,8 @@ def run(
             written += 1
             yield Written(outcome, n, len(pending))
             continue
-        source, reason = (outcome.source, outcome.reason) if isinstance(outcome, Skipped) else (outcome.job.source, outcome.reason)
-        if (source, reason) not in skipped:  # a file that failed to read for training is reported once
-            skipped.append((source, reason))
-            yield outcome
+        skipped.append((outcome.source, outcome.reason))
+        yield outcome
     yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)
 
 

@@ -67,9 +67,7 @@ def collect(inputs: Sequence[str | Path], *, pattern: str | None = None, recursi
         try:
             files = find_images([item], pattern=pattern, recursive=recursive)
         except FileNotFoundError as exc:
-            if not (path.is_dir() and any(is_zarr(p) for p in path.iterdir())):
-                raise PlanError(str(exc)) from None
-            files = []
+            raise PlanError(str(exc)) from None
         if path.is_dir():  # zarr stores directly inside the folder
             files += sorted(p for p in path.iterdir() if is_zarr(p) and not p.name.startswith("."))
         nested = own is not None and root is not None and own != root.resolve() and own.is_relative_to(root.resolve())

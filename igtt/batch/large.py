@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..blocks import Plane, global_range, predict_blocks, sample_blocks
+from ..blocks import Plane, predict_blocks, sample_blocks, strided_view
+from ..images import intensity_range
 from ..zarr_io import open_zarr, write_mask_zarr
 from .jobs import Job
 
@@ -23,16 +24,17 @@ def _open(job: Job, reading: dict):
 def training_blocks(job: Job, reading: dict, seed: int) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
     """Random blocks of a zarr image (a few planes of a stack), each with its plane's intensity range.
 
-    Never reads the whole image: a strided view for the range, then the
-    blocks themselves.
+    Never holds the whole image: one strided view per plane (for the range
+    and for where the blocks go), then the blocks themselves.
     """
     image = _open(job, reading)
     planes = list(image.planes())
     chosen = [planes[i] for i in np.unique(np.linspace(0, len(planes) - 1, min(_PLANES, len(planes))).round().astype(int))]
     blocks, ranges = [], []
     for k, plane in enumerate(chosen):
-        lo_hi = global_range(plane)
-        for block in sample_blocks(plane, count=max(1, _BLOCKS // len(chosen)), seed=seed + k):
+        view = strided_view(plane)
+        lo_hi = intensity_range(view[0])
+        for block in sample_blocks(plane, count=max(1, _BLOCKS // len(chosen)), seed=seed + k, view=view):
             blocks.append(block)
             ranges.append(lo_hi)
     return blocks, ranges

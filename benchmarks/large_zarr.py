@@ -10,8 +10,8 @@ with the saved model, each measured for wall time and peak resident memory
 (``ru_maxrss``: Python, torch and everything read). Prediction throughput is
 megapixels per second of the ``predict`` run, reading and writing included,
 and its ratio to the fp32 compute limit of the network on this machine
-measured the same way (56 kFLOP per pixel at the GFLOP/s of one forward pass
-on a 1024² tile). Dice is scored against the synthetic truth, read back in
+measured the same way (plain float32 forward passes of the default network on
+1024² tiles, no input scaling, no I/O). Dice is scored against the synthetic truth, read back in
 blocks.
 """
 
@@ -69,10 +69,11 @@ def compute_limit(threads: int) -> float:
     """Megapixels per second of plain fp32 forward passes of the default network on 1024² tiles (no I/O, no scaling)."""
     import torch
 
-    from igtt.network import build_unet, prepare
+    from igtt import Config
+    from igtt.network import prepare, unet_for
 
     torch.set_num_threads(threads)
-    net = prepare(build_unet(), torch.device("cpu")).eval()
+    net = prepare(unet_for(Config()), torch.device("cpu")).eval()
     x = torch.rand(1, 1, TILE, TILE).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         net(x)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .field import field_step
 
-__all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks"]
+__all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks", "is_lazy", "predict_lazy"]
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _grow(s: slice, margin: int, length: int) -> slice:
     return slice(max(s.start - margin, 0), min(s.stop + margin, length))
 
 
-def predict_blocks(model, source, sink, *, block: int = 4096, margin: int = 256) -> Iterator[tuple[int, int]]:
+def predict_blocks(model, source, sink, *, block: int = 4096, margin: int = 128) -> Iterator[tuple[int, int]]:
     """Write ``model.predict`` of ``source`` into ``sink`` block by block; yield ``(done, total)`` after each.
 
     Each block is predicted with ``margin`` pixels of context on every side
@@ -92,3 +92,18 @@ def predict_blocks(model, source, sink, *, block: int = 4096, margin: int = 256)
         inner = (slice(rows.start - outer[0].start, rows.stop - outer[0].start), slice(cols.start - outer[1].start, cols.stop - outer[1].start))
         sink[rows, cols] = np.multiply(mask[inner], 255, dtype=np.uint8)
         yield done, len(grid)
+
+
+def is_lazy(images) -> bool:
+    """A zarr, dask or other array that reads a region when sliced (not numpy), of 2 or more dimensions."""
+    lazy = not isinstance(images, (np.ndarray, list, tuple)) and all(hasattr(images, a) for a in ("shape", "dtype", "__getitem__"))
+    return lazy and len(images.shape) >= 2
+
+
+def predict_lazy(model, array) -> np.ndarray:
+    """The bool mask of a lazy ``array`` (zarr, dask), plane by plane and block by block (:func:`predict_blocks`)."""
+    sink = np.zeros(tuple(array.shape), np.uint8)
+    for index in np.ndindex(*array.shape[:-2]):
+        for _ in predict_blocks(model, Plane(array, index), Plane(sink, index)):
+            pass
+    return sink > 0

@@ -94,6 +94,11 @@ class Config:
         intensity jitter.
     tile_size, tile_overlap :
         Tiled inference.
+    hint_share : float
+        With hints (:mod:`igtt.hints`): the largest share of each class's
+        loss weight in an image that the hints correcting the start carry,
+        reached when they contradict the start everywhere; it shrinks as the
+        start agrees with them (0 < share < 1).
     seed : int
         Seeds every random draw; the same seed gives the same masks on the
         same machine.
@@ -122,7 +127,7 @@ class Config:
     mask_threshold: float | str = 0.5
     epochs: int | None = None
     steps_per_epoch: int = 25
-    encoder: str = "resnet18"
+    encoder: str = "mobilenet_v2"
     encoder_depth: int = 3
     decoder_channels: tuple[int, ...] = field(default=(32, 16, 8))
     encoder_weights: str | None = None
@@ -137,6 +142,7 @@ class Config:
     augment: bool = True
     tile_size: int = 1024
     tile_overlap: int = 64
+    hint_share: float = 0.95
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -171,6 +177,8 @@ class Config:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         if not 0.0 <= self.p_foreground <= 1.0:
             raise ValueError(f"p_foreground must be in [0, 1], got {self.p_foreground!r}")
+        if not 0.0 < self.hint_share < 1.0:
+            raise ValueError(f"hint_share must be in (0, 1), got {self.hint_share!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if not 0 <= self.tile_overlap < self.tile_size // 2:
@@ -216,6 +224,7 @@ PRESETS: dict[str, dict] = {
     # black start, DMI + IoU, DMI threshold search every epoch, EMS r=1 p=0.1,
     # SGD 0.05 / 0.9 / 1e-3, StepLR x0.1 every 20 epochs, 100 epochs.
     "paper": dict(
+        encoder="resnet18",
         objects="blobs",
         crf_weight=0.0,
         zoom=1.0,

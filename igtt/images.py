@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "per_image", "restore_shape", "FOREGROUNDS"]
+__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "per_image", "restore_shape", "FOREGROUNDS", "RANGE_PERCENTILES"]
 
 FOREGROUNDS = ("bright", "dark", "auto")
+
+RANGE_PERCENTILES = (0.5, 99.8)  # the grey levels that map to 0 and 1 (intensity_range)
 
 
 def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
@@ -71,7 +73,7 @@ def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
     return out
 
 
-def intensity_range(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> tuple[float, float]:
+def intensity_range(image: np.ndarray, *, low: float = RANGE_PERCENTILES[0], high: float = RANGE_PERCENTILES[1]) -> tuple[float, float]:
     """The ``low`` and ``high`` percentiles of ``image``: the grey levels that map to 0 and 1.
 
     Percentiles make the scaling robust to hot pixels and saturated regions.

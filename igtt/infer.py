@@ -10,19 +10,25 @@ from torch import nn
 
 from .network import as_input
 
-__all__ = ["predict_tiled", "tile_starts", "pad_to_multiple"]
+__all__ = ["predict_tiled", "tile_layout", "pad_to_multiple"]
 
 _MULTIPLE = 32  # the U-Net halves the size up to 5 times
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``."""
+def tile_layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """Tiles covering ``length``: their size (at most ``tile``, a multiple of 32) and start offsets.
+
+    As few tiles as cover ``length`` with ``overlap`` between neighbours, all
+    of one size shrunk to just fit and spaced evenly, so no tile runs far
+    past the end (a 1100 px side takes two 608 px tiles, not two of 1024).
+    """
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return length, [0]
+    n = -(-(length - overlap) // (tile - overlap))
+    need = -(-(length + (n - 1) * overlap) // n)
+    size = min(tile, -(-need // _MULTIPLE) * _MULTIPLE)
+    step = -(-(length - size) // (n - 1))
+    return size, [min(i * step, length - size) for i in range(n)]
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int = _MULTIPLE, minimum: int = 0) -> np.ndarray:
@@ -82,8 +88,7 @@ def predict_tiled(
     net.eval()
     rows, cols = image.shape
     tile = max(_MULTIPLE, tile_size // _MULTIPLE * _MULTIPLE)
-    tr, tc = min(tile, rows), min(tile, cols)
-    row_starts, col_starts = tile_starts(rows, tr, tile_overlap), tile_starts(cols, tc, tile_overlap)
+    (tr, row_starts), (tc, col_starts) = tile_layout(rows, tile, tile_overlap), tile_layout(cols, tile, tile_overlap)
     ramp_r, ramp_c = _ramp(tr, tile_overlap), _ramp(tc, tile_overlap)
     total = None
     for r0 in row_starts:

@@ -9,19 +9,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, preset
+from .blobs import StartLabels
+from .blocks import is_lazy, predict_lazy
+from .config import Config
 from .field import expand_mask, field_step, out_of_field
+from .hints import as_hint_list, polarity_from_hints
 from .images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
 from .infer import predict_tiled
+from .network import for_inference, prepare, resolve_device, unet_for, use_bfloat16
 from .network_input import NetworkInput
-from .network import prepare, resolve_device, unet_for, use_bfloat16
 from .objects import FALLBACK_SIZE, detect_kind, estimate_size
 from .postprocess import fill_small_holes
 from .start import start_labels
 from .threshold import covers_brighter, threshold_search
 from .train import Progress, iter_fit
 
-__all__ = ["IGTT", "segment"]
+__all__ = ["IGTT"]
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,10 @@ class IGTT:
         self.foreground_: str | None = None  # the polarity used, 'auto' resolved at fit
         self.objects_: str | None = None  # the kind of object used, 'auto' resolved at fit
         self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
+        self._folded = None  # (net, its BatchNorm-folded copy for prediction), made on first use
 
     # -- training -----------------------------------------------------------------
-    def iter_fit(self, images, *, preview: bool = False, ranges=None) -> Iterator[Progress]:
+    def iter_fit(self, images, *, preview: bool = False, ranges=None, hints=None) -> Iterator[Progress]:
         """Train on ``images``, yielding a :class:`Progress` event after every epoch.
 
         Stopping the iteration early (``break``, or a Stop button) keeps the
@@ -70,15 +74,23 @@ class IGTT:
             Grey levels mapped to 0 and 1, for all images or per image
             (default: each image's percentiles). Give the whole image's range
             when the images are blocks of one larger image.
+        hints : array or sequence of arrays, optional
+            Strokes painted on the images, shaped like them: 0 no hint,
+            1 object, 2 background (:mod:`igtt.hints`). They override the
+            label-free start and, with ``foreground="auto"``, decide the polarity.
 
         Raises
         ------
         ValueError, TypeError
-            Bad images (see :func:`igtt.images.as_image_list`).
+            Bad images (see :func:`igtt.images.as_image_list`) or hints.
         """
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
-        oriented, self.foreground_ = orient(raw, self.config.foreground, ranges)
+        hints = as_hint_list(hints, raw)
+        foreground = self.config.foreground
+        if foreground == "auto":
+            foreground = polarity_from_hints(raw, hints) or foreground
+        oriented, self.foreground_ = orient(raw, foreground, ranges)
         usable = [i for i, im in enumerate(oriented) if np.ptp(im) > 0]
         if not usable:
             log.warning("every image is constant: nothing to learn, masks will be empty")
@@ -90,7 +102,7 @@ class IGTT:
             self.net = prepare(self._build(), device)
         if not usable:
             return
-        inputs, starts = [], []
+        inputs, starts, hints = [], [], [hints[i] for i in usable]
         for i in usable:
             scaling = self._input(raw[i], ranges[i])
             inputs.append(scaling(raw[i]))
@@ -104,7 +116,38 @@ class IGTT:
                 )
             )
             oriented[i] = None  # free as we go: the network inputs replace the oriented images
-        yield from iter_fit(self.net, inputs, starts, config, device=device, preview=preview)
+        yield from self._train(inputs, starts, config, device, preview, hints)
+
+    def iter_refine(self, images, hints, *, epochs: int = 5, steps: int = 6, preview: bool = False, ranges=None) -> Iterator[Progress]:
+        """Refine a fitted model with hints: a short training from its current weights, one event per epoch.
+
+        The model's own masks are the start, the hints (0 none, 1 object, 2 background) override
+        them; polarity and kind stay as fitted. ``epochs`` of ``steps`` batches each (30: seconds on a CPU).
+        """
+        self._check_fitted()
+        raw = as_image_list(images)
+        ranges = per_image(ranges, len(raw))
+        hints = as_hint_list(hints, raw)
+        usable = [i for i, im in enumerate(raw) if np.ptp(im) > 0]
+        inputs, starts = [], []
+        for i in usable:
+            mask = self.predict(raw[i], ranges=ranges[i])
+            inputs.append(self._input(raw[i], ranges[i])(raw[i]))
+            starts.append(StartLabels(mask=mask, foreground=mask, background=~mask))
+        config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps)
+        device = next(self.net.parameters()).device
+        yield from self._train(inputs, starts, config, device, preview, [hints[i] for i in usable])
+
+    def refine(self, images, hints, *, epochs: int = 5, steps: int = 6, ranges=None) -> IGTT:
+        """:meth:`iter_refine` to the end. Returns self."""
+        for _ in self.iter_refine(images, hints, epochs=epochs, steps=steps, ranges=ranges):
+            pass
+        return self
+
+    def _train(self, inputs, starts, config, device, preview, hints) -> Iterator[Progress]:
+        for event in iter_fit(self.net, inputs, starts, config, device=device, preview=preview, hints=hints):
+            self._folded = None  # the weights changed: fold them again when predicting
+            yield event
 
     def _resolve_objects(self, oriented: list[np.ndarray]) -> None:
         """Decide the kind of object and its size (given, or estimated from the images)."""
@@ -125,9 +168,9 @@ class IGTT:
         """The config with the fitted kind's defaults filled in."""
         return self.config.for_kind(self.objects_)
 
-    def fit(self, images, *, progress: Callable[[Progress], None] | None = None, ranges=None) -> IGTT:
-        """Train on ``images``; ``progress`` is called with every epoch's event. Returns self."""
-        for event in self.iter_fit(images, ranges=ranges):
+    def fit(self, images, *, progress: Callable[[Progress], None] | None = None, ranges=None, hints=None) -> IGTT:
+        """Train on ``images`` (with optional ``hints``, see :meth:`iter_fit`); ``progress`` gets every epoch's event. Returns self."""
+        for event in self.iter_fit(images, ranges=ranges, hints=hints):
             if progress is not None:
                 progress(event)
         return self
@@ -160,9 +203,12 @@ class IGTT:
         float32 in full; the peak is about one float32 map per image.
 
         With ``return_proba=True`` returns ``(masks, probabilities)``;
-        ``ranges`` as in :meth:`iter_fit`.
+        ``ranges`` as in :meth:`iter_fit`. A zarr or dask array is read block
+        by block (:func:`igtt.blocks.predict_lazy`); only the mask is held.
         """
         self._check_fitted()
+        if is_lazy(images) and not return_proba:  # zarr, dask: block by block, scaled like the whole
+            return predict_lazy(self, images)
         raw = as_image_list(images)
         masks, probas = [], []
         for image, range_ in zip(raw, per_image(ranges, len(raw))):
@@ -205,8 +251,10 @@ class IGTT:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
         c = self.config
+        if self._folded is None or self._folded[0] is not self.net:
+            self._folded = (self.net, for_inference(self.net))
         return predict_tiled(
-            self.net,
+            self._folded[1],
             image,
             device=device,
             tile_size=c.tile_size,
@@ -270,39 +318,3 @@ class IGTT:
         state = "fitted" if self.net is not None else "not fitted"
         return f"IGTT({state}, foreground={self.foreground_ or self.config.foreground!r})"
 
-
-def segment(
-    images,
-    *,
-    foreground: str = "bright",
-    seed: int = 0,
-    device: str = "auto",
-    config: Config | str | None = None,
-    progress: Callable[[Progress], None] | None = None,
-    **changes,
-):
-    """Segment ``images`` without labels: train on them, then predict them.
-
-    Parameters
-    ----------
-    images : (M, N) ndarray, (planes, M, N) ndarray or sequence of (M, N) ndarray
-    foreground : {"bright", "dark", "auto"}
-        Polarity of the objects.
-    seed : int
-    device : {"auto", "cpu", "cuda", "mps"}
-    config : Config or preset name, optional
-        ``foreground``, ``seed`` and ``device`` given here replace its fields.
-    progress : callable, optional
-        Called with every epoch's :class:`Progress`.
-    **changes
-        Any other :class:`Config` field, e.g. ``objects="lines"``,
-        ``object_size=12`` or ``epochs=5``.
-
-    Returns
-    -------
-    masks : bool ndarray or list of bool ndarray, shaped like ``images``
-    """
-    if config is None or isinstance(config, str):
-        config = preset(config or "default")
-    model = IGTT(config.replace(foreground=foreground, seed=seed, device=device, **changes))
-    return model.fit(images, progress=progress).predict(images)

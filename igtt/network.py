@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
-__all__ = ["build_unet", "unet_for", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input"]
+__all__ = [
+    "build_unet", "unet_for", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input", "for_inference",
+]
+
+log = logging.getLogger(__name__)
 
 
 def build_unet(
     *,
-    encoder: str = "resnet18",
+    encoder: str = "mobilenet_v2",
     encoder_depth: int = 3,
     decoder_channels: tuple[int, ...] = (32, 16, 8),
     encoder_weights: str | None = None,
@@ -62,16 +68,19 @@ def drop_unused_stages(encoder: nn.Module, depth: int) -> None:
     """Remove the encoder stages deeper than ``depth``: never run, they would only fill model files.
 
     smp builds every stage of the backbone (resnet18: 11 M parameters) and
-    runs only the first ``depth``; at depth 3 the rest is 93 % of the weights.
+    runs only the first ``depth``; at depth 3 the rest is 93 % of the weights
+    (mobilenet_v2: 75 %, and its encoder would run the next stage too).
     Encoders without smp's ``get_stages`` (timm ``tu-`` ones) are left whole.
     """
     stages = getattr(encoder, "get_stages", None)
     if stages is None:
         return
-    unused = {id(m) for stride, modules in stages().items() if stride > 2**depth for m in modules}
-    for name, child in list(encoder.named_children()):
-        if id(child) in unused:
-            delattr(encoder, name)
+    # a stage is modules or slices of a Sequential: take both the module and its children
+    unused = {id(x) for stride, modules in stages().items() if stride > 2**depth for m in modules for x in (m, *m.children())}
+    for parent in list(encoder.modules()):
+        for name, child in list(parent.named_children()):
+            if id(child) in unused:
+                delattr(parent, name)  # the deepest stages come last: what runs keeps its place
 
 
 def unet_for(config, classes: int = 1) -> nn.Module:
@@ -159,6 +168,23 @@ def prepare(net: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
     return net
+
+
+def for_inference(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` for prediction only: eval mode, each BatchNorm folded into the convolution before it.
+
+    The same function with one pass over the data fewer per layer (~20 %
+    faster on a CPU). A network torch.fx cannot trace (some timm encoders)
+    is returned as it is, in eval mode.
+    """
+    from torch.fx.experimental.optimization import fuse
+
+    net.eval()
+    try:
+        return fuse(net)
+    except Exception as error:  # tracing fails in many ways; prediction works without the fold
+        log.debug("BatchNorm not folded (%s: %s)", type(error).__name__, error)
+        return net
 
 
 def as_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -18,7 +18,7 @@ from .images import intensity_range, rescale
 
 __all__ = ["NetworkInput"]
 
-_GAIN_PERCENTILE = 99.8
+GAIN_PERCENTILE = 99.8
 
 
 @dataclass
@@ -61,7 +61,7 @@ class NetworkInput:
         view = rescale(image[::step, ::step], lo, hi, invert=invert)
         background = Background(view, diameter, shape=image.shape)
         residual = view - background.crop(slice(0, image.shape[0], step), slice(0, image.shape[1], step))
-        gain = float(np.percentile(residual, _GAIN_PERCENTILE)) if range is None or len(range) < 3 else float(range[2])
+        gain = float(np.percentile(residual, GAIN_PERCENTILE)) if range is None or len(range) < 3 else float(range[2])
         return cls(lo, hi, invert, background, gain if gain > 1e-6 else 1.0)
 
     def __call__(self, raw: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:

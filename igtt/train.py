@@ -22,6 +22,8 @@ from torch import nn
 from .blobs import StartLabels
 from .config import Config
 from .ems import extract_meta_structure, random_keep
+from .hints import BACKGROUND as HINT_BACKGROUND
+from .hints import OBJECT, apply_hints, corrections, start_trust
 from .infer import predict_tiled
 from .loop import Trainer
 from .losses import dmi_loss, masked_balanced_bce, potts_loss, soft_iou_loss
@@ -32,7 +34,7 @@ __all__ = ["Progress", "iter_fit", "PseudoLabels"]
 
 log = logging.getLogger(__name__)
 
-UNLABELLED, BACKGROUND, FOREGROUND = 0, 1, 2
+UNLABELLED, FOREGROUND, BACKGROUND = 0, 1, 2  # the hints' convention (igtt.hints): 1 object, 2 background
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Progress:
         Wall time since training started.
     labels : (M, N) uint8 ndarray or None
         Preview of the first image's pseudo-labels for the next epoch:
-        0 unlabelled, 1 background, 2 foreground.
+        0 unlabelled, 1 foreground (object), 2 background, as hints are painted.
     prediction : (M, N) float32 ndarray or None
         Preview of the first image's foreground probability.
     """
@@ -66,9 +68,15 @@ class Progress:
 class PseudoLabels:
     """The current pseudo-labels of every image, and how they are redrawn."""
 
-    def __init__(self, starts: Sequence[StartLabels], config: Config, rng: np.random.Generator):
+    def __init__(self, starts: Sequence[StartLabels], config: Config, rng: np.random.Generator, hints=None):
         self.config = config
         self.rng = rng
+        self.hints = list(hints) if hints is not None else [None] * len(starts)
+        self.trust = start_trust(starts, self.hints)
+        # the hints that correct the start (it labelled them otherwise, or not at all) are what is new to learn
+        self.corrections = [None if h is None else corrections(s, h) for s, h in zip(starts, self.hints)]
+        self.share = config.hint_share * (1 - self.trust)  # of a class's weight in an image, for its corrections
+        starts = [apply_hints(s, h) for s, h in zip(starts, self.hints)]
         self.foreground = [s.foreground for s in starts]
         self.background = [s.background & ~s.foreground for s in starts]
         self._skeletons = [None] * len(starts)
@@ -78,6 +86,8 @@ class PseudoLabels:
         for i, (image, p) in enumerate(zip(images, probabilities)):
             mask, _ = threshold_search(torch.from_numpy(p)[None], n_thresholds=self.config.n_thresholds)
             mask = bright_side(mask[0].numpy(), image)
+            if self.hints[i] is not None:  # hints outlive every refresh
+                mask = (mask | (self.hints[i] == OBJECT)) & (self.hints[i] != HINT_BACKGROUND)
             self.foreground[i] = mask
             self.background[i] = ~mask
             self._skeletons[i] = None
@@ -88,8 +98,28 @@ class PseudoLabels:
         With EMS the foreground is a random shifted sample of its skeleton,
         drawn anew each call (a dynamic RCL). With ``dmi_iou`` every pixel
         counts and the unsampled ones are background, as in the paper; with
-        ``balanced_bce`` only the sampled pixels count.
+        ``balanced_bce`` only the sampled pixels count. Hinted pixels are
+        always labelled; those that correct the start carry a share of
+        their class's weight that grows as the hints contradict the start:
+        ``Config.hint_share * (1 - trust)`` (:func:`igtt.hints.start_trust`).
         """
+        target, weight = self._draw(i)
+        if self.trust < 1:
+            weight *= np.float32(self.trust)
+        hint = self.hints[i]
+        if hint is not None:
+            share = self.share
+            for value, cls in ((OBJECT, 1), (HINT_BACKGROUND, 0)):
+                hinted = hint == value
+                target[hinted] = cls
+                weight[hinted] = np.maximum(weight[hinted], self.trust)
+                new = hinted & self.corrections[i]
+                if new.any() and share > 0:
+                    rest = float(weight[(target == cls) & ~new].sum())
+                    weight[new] = max(self.trust, share / (1 - share) * rest / new.sum())  # never below a start pixel
+        return target, weight
+
+    def _draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         c = self.config
         whole = fg = self.foreground[i]
         if c.ems:
@@ -118,13 +148,19 @@ def _shrink(crop: list[np.ndarray], factor: float) -> list[np.ndarray]:
     """Zoom (image, target, weight) out by ``factor`` (area averaging); a label survives where one class fills the pixel."""
     image, target, weight = (torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None] for a in crop)
     area = lambda t: F.interpolate(t, scale_factor=factor, mode="area", recompute_scale_factor=False)[0, 0].numpy()
-    labelled_fg, labelled = area(target * weight), area(weight)
+    has = (weight > 0).float()
+    labelled, labelled_fg = area(has), area(target * has)
     sure = (labelled > 0.99) & ((labelled_fg > 0.99) | (labelled_fg < 0.01))
-    return [area(image), (labelled_fg > 0.5).astype(np.float32), sure.astype(np.float32)]
+    # a sure pixel keeps the mean weight of what it was made of (hints weigh more than the start)
+    return [area(image), (labelled_fg > 0.5).astype(np.float32), np.where(sure, area(weight), 0).astype(np.float32)]
 
 
-def sample_batch(images, labels, config: Config, rng: np.random.Generator):
+def sample_batch(images, labels, config: Config, rng: np.random.Generator, anchors=None, anchored: float = 0.0):
     """A batch of random crops and the mask of real (unpadded) pixels.
+
+    ``anchors``: per image, the (row, col) of its corrective hints or None;
+    then the fraction ``anchored`` of the crops of a batch (at least one)
+    holds one, so they count in every step.
 
     With ``augment``: flips, turns, a gamma jitter, and, for ``zoom < 1``, a
     random zoom-out down to ``zoom``: thick lines shrunk teach the network
@@ -134,14 +170,23 @@ def sample_batch(images, labels, config: Config, rng: np.random.Generator):
     areas = np.array([im.size for im in images], float)
     picks = rng.choice(len(images), size=config.batch_size, p=areas / areas.sum())
     zoom = config.zoom if config.zoom is not None else 1.0
+    hinted = [i for i, a in enumerate(anchors or []) if a is not None]  # images with corrective hints
+    n_anchored = max(1, round(anchored * len(picks))) if hinted and anchored > 0 else 0
+    if n_anchored:
+        picks[:n_anchored] = rng.choice(hinted, size=n_anchored)
     xs, ys, ws, ms = [], [], [], []
-    for i in picks:
+    for n, i in enumerate(picks):
         image, (target, weight) = images[i], labels[i]
         rows, cols = image.shape
         factor = rng.uniform(zoom, 1.0) if config.augment and zoom < 1 else 1.0
         span = int(round(size / factor)) if factor < 0.99 else size
-        r0 = rng.integers(0, max(rows - span, 0) + 1)
-        c0 = rng.integers(0, max(cols - span, 0) + 1)
+        if n < n_anchored:  # a crop around a random corrective hint
+            r, c = anchors[i][rng.integers(len(anchors[i]))]
+            r0 = rng.integers(max(r - span + 1, 0), min(r, max(rows - span, 0)) + 1)
+            c0 = rng.integers(max(c - span + 1, 0), min(c, max(cols - span, 0)) + 1)
+        else:
+            r0 = rng.integers(0, max(rows - span, 0) + 1)
+            c0 = rng.integers(0, max(cols - span, 0) + 1)
         crop = [a[r0 : r0 + span, c0 : c0 + span] for a in (image, target, weight)]
         if span != size:
             crop = [a[:size, :size] for a in _shrink(crop, factor)]
@@ -181,6 +226,7 @@ def iter_fit(
     *,
     device: torch.device,
     preview: bool = False,
+    hints: Sequence[np.ndarray | None] | None = None,
 ) -> Iterator[Progress]:
     """Train ``net`` on ``images`` by iterative pseudo-labelling, one event per epoch.
 
@@ -197,6 +243,8 @@ def iter_fit(
     device : torch.device
     preview : bool
         Add the first image's pseudo-labels and prediction to every event.
+    hints : sequence of (M, N) uint8 ndarray or None, optional
+        Per image: 0 no hint, 1 object, 2 background (:mod:`igtt.hints`).
 
     Yields
     ------
@@ -205,7 +253,11 @@ def iter_fit(
         as trained so far.
     """
     rng = np.random.default_rng(config.seed)
-    labels = PseudoLabels(starts, config, rng)
+    labels = PseudoLabels(starts, config, rng, hints)
+    anchors = [np.argwhere(c) if c is not None and c.any() else None for c in labels.corrections]
+    if any(h is not None for h in labels.hints):
+        n = sum(int(c.sum()) for c in labels.corrections if c is not None)
+        log.info("hints: %d pixels correct the start; trust in the start %.2f", n, labels.trust)
     trainer = Trainer(net, config, device)
     steps = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
     plain = config.replace(augment=False)
@@ -214,7 +266,7 @@ def iter_fit(
         drawn = [labels.draw(i) for i in range(len(images))]
         loss = trainer.epoch(
             steps,
-            lambda: sample_batch(images, drawn, config, rng),
+            lambda: sample_batch(images, drawn, config, rng, anchors, labels.share),
             lambda logits, batch: _loss(logits, batch[1], batch[2], batch[0], batch[3], config),
         )
         trainer.recalibrate_batchnorm(lambda: sample_batch(images, drawn, plain, rng))

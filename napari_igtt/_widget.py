@@ -16,6 +16,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, Select, SpinBox
 from napari.layers import Image
 from napari.qt.threading import thread_worker
+from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 MASK, PROBABILITY = "igtt mask", "igtt probability"
 PREVIEW_LABELS, PREVIEW_PREDICTION = "igtt pseudo-labels (live)", "igtt prediction (live)"
+HINTS = "igtt hints"
+# hints and the pseudo-label preview share ilastik's convention: 1 object (green), 2 background (magenta)
+HINT_COLORS = {0: "transparent", 1: "#00e060", 2: "#ff30ff", None: "transparent"}
+PREVIEW_COLORS = {0: "transparent", 1: "#00e060", 2: (1.0, 0.2, 1.0, 0.15), None: "transparent"}
 
 
 def _jobs(layers) -> list:
@@ -35,6 +40,10 @@ def _jobs(layers) -> list:
         if layer.rgb:
             raise ValueError(f"layer {layer.name!r} is RGB; split its channels (right click > Split RGB) and choose one")
     return [Job(layer.name, image=np.asarray(layer.data)) for layer in layers]
+
+
+def _hints_name(image: str) -> str:
+    return f"{HINTS}: {image}"
 
 
 def _names(source: str, several: bool) -> tuple[str, str]:
@@ -71,32 +80,22 @@ class IGTTWidget(Container):
         self._save = PushButton(text="Save model", enabled=False)
         self._load = PushButton(text="Load model")
         self._apply = PushButton(text="Apply model to layers", enabled=False)
-        self.extend(
-            [
-                self._layer,
-                self._foreground,
-                self._preset,
-                self._objects,
-                self._object_size,
-                self._epochs,
-                self._seed,
-                self._device,
-                self._with_proba,
-                self._run,
-                self._stop,
-                self._progress,
-                self._status,
-                self._model_path,
-                self._save,
-                self._load,
-                self._apply,
-            ]
-        )
+        self._add_hints = PushButton(text="Add hints layer (paint 1 = object, 2 = background)")
+        self._refine_epochs = SpinBox(label="Refine epochs", value=5, min=1, max=100)
+        self._refine = PushButton(text="Refine with hints", enabled=False)
+        self._status.native.setWordWrap(True)  # a long status wraps instead of being cut
+        self.extend([
+            self._layer, self._foreground, self._preset, self._objects, self._object_size, self._epochs, self._seed,
+            self._device, self._with_proba, self._run, self._stop, self._add_hints, self._refine_epochs, self._refine,
+            self._progress, self._status, self._model_path, self._save, self._load, self._apply,
+        ])  # fmt: skip
         self._run.changed.connect(self._start_training)
         self._stop.changed.connect(self._request_stop)
         self._save.changed.connect(self._save_model)
         self._load.changed.connect(self._load_model)
         self._apply.changed.connect(self._apply_model)
+        self._add_hints.changed.connect(self._add_hints_layers)
+        self._refine.changed.connect(self._refine_model)
         viewer.layers.events.inserted.connect(self._layer.reset_choices)
         viewer.layers.events.removed.connect(self._layer.reset_choices)
 
@@ -110,6 +109,7 @@ class IGTTWidget(Container):
         self._run.enabled = not busy
         self._stop.enabled = busy
         self._apply.enabled = not busy and self._model is not None
+        self._refine.enabled = not busy and self._model is not None
         self._save.enabled = not busy and self._model is not None
         self._load.enabled = not busy
 
@@ -126,7 +126,10 @@ class IGTTWidget(Container):
         if name in self._viewer.layers:
             self._viewer.layers[name].data = data
         elif kind == "labels":
-            self._viewer.add_labels(data, name=name, **kwargs)
+            colors = kwargs.pop("colors", None)
+            layer = self._viewer.add_labels(data, name=name, **kwargs)
+            if colors is not None:
+                layer.colormap = DirectLabelColormap(color_dict=colors)
         else:
             self._viewer.add_image(data, name=name, **kwargs)
 
@@ -150,7 +153,41 @@ class IGTTWidget(Container):
         self._model = None
         self._start(config=config, model=None, status="starting (loading torch)…")
 
-    def _start(self, *, config, model, status: str):
+    def _add_hints_layers(self):
+        """One Labels layer per chosen image, shaped like it, brush set to 1 = object."""
+        layers = self._selected()
+        if not layers:
+            show_error("choose one or more Image layers first")
+            return
+        for layer in layers:
+            name = _hints_name(layer.name)
+            if name not in self._viewer.layers:
+                shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
+                hints = self._viewer.add_labels(np.zeros(shape, np.uint8), name=name, scale=layer.scale, translate=layer.translate)
+                hints.colormap = DirectLabelColormap(color_dict=HINT_COLORS)
+                hints.brush_size = 5
+                hints.selected_label = 1
+                hints.mode = "paint"
+        self._viewer.layers.selection.active = self._viewer.layers[_hints_name(layers[-1].name)]
+        self._status.value = "paint 1 = object, 2 = background (keys 1 / 2), then Refine"
+
+    def _refine_model(self):
+        if self._model is None:
+            show_error("train or load a model first")
+            return
+        # a copy taken here: the user may paint on while the worker trains
+        painted = {
+            layer.name: np.array(self._viewer.layers[_hints_name(layer.name)].data)
+            for layer in self._selected()
+            if _hints_name(layer.name) in self._viewer.layers and np.any(self._viewer.layers[_hints_name(layer.name)].data)
+        }
+        if not painted:
+            show_error("paint hints first: Add hints layer, then strokes of 1 (object) and 2 (background)")
+            return
+        refine = int(self._refine_epochs.value)
+        self._start(config=None, model=self._model, status="refining…", hints=lambda job: painted.get(job.source), refine=refine)
+
+    def _start(self, *, config, model, status: str, hints=None, refine: int = 0):
         try:
             layers = self._selected()
             jobs = _jobs(layers)
@@ -160,7 +197,7 @@ class IGTTWidget(Container):
         self._busy(True)
         self._stop_requested = False
         self._status.value = status
-        worker = _run(jobs, config, model, self._with_proba.value, lambda: self._stop_requested)
+        worker = _run(jobs, config, model, self._with_proba.value, lambda: self._stop_requested, hints, refine)
         worker.yielded.connect(lambda event: self._on_event(event, len(jobs) > 1))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -181,7 +218,7 @@ class IGTTWidget(Container):
             self._progress.value = event.epoch
             self._status.value = f"epoch {event.epoch}/{event.n_epochs}  loss {event.loss:.4f}  {event.seconds:.0f} s"
             if event.labels is not None:
-                self._show(PREVIEW_LABELS, event.labels, "labels", opacity=0.6)
+                self._show(PREVIEW_LABELS, event.labels, "labels", opacity=0.6, colors=PREVIEW_COLORS)
             if event.prediction is not None:
                 self._show(PREVIEW_PREDICTION, event.prediction, "image", colormap="magma", blending="additive", visible=False)
         elif isinstance(event, batch.Trained):
@@ -199,7 +236,7 @@ class IGTTWidget(Container):
         elif isinstance(event, batch.Report):
             model = event.model
             size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
-            self._status.value = f"done: {event.written} mask(s), objects: {model.objects_}{size}"
+            self._status.value = f"done: {event.written} mask(s); objects: {model.objects_}{size}"
 
     def _on_error(self, exc):
         self._status.value = f"error: {exc}"
@@ -256,9 +293,10 @@ def _avoid_triton_llvm_clash() -> None:
 
 
 @thread_worker
-def _run(jobs, config, model, probabilities: bool, stop):
+def _run(jobs, config, model, probabilities: bool, stop, hints=None, refine: int = 0):
     from igtt import batch
 
     yield from batch.run(
-        jobs, config=config, model=model, probabilities=probabilities, write=batch.keep_in_memory, preview=True, stop=stop
+        jobs, config=config, model=model, probabilities=probabilities, write=batch.keep_in_memory, preview=True, stop=stop,
+        hints=hints, refine=refine,
     )

@@ -10,7 +10,6 @@ TINY = dict(
     steps_per_epoch=3,
     crop_size=64,
     batch_size=2,
-    encoder="resnet18",
     encoder_depth=3,
     decoder_channels=(8, 8, 8),
     tile_size=128,

@@ -2,17 +2,24 @@ import numpy as np
 import pytest
 import torch
 
-from igtt.infer import pad_to_multiple, predict_tiled, tile_starts
+from igtt.infer import pad_to_multiple, predict_tiled, tile_layout
 
 
-@pytest.mark.parametrize("length, tile, overlap", [(100, 32, 8), (32, 32, 8), (10, 32, 8), (1000, 512, 64)])
-def test_tiles_cover_everything_with_overlap(length, tile, overlap):
-    starts = tile_starts(length, tile, overlap)
-    covered = np.zeros(max(length, tile), bool)
-    for s in starts:
-        covered[s : s + tile] = True
-    assert covered[:length].all()
-    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+@pytest.mark.parametrize("length", [10, 32, 100, 1000, 1025, 1100, 4352, 4608, 16384])
+@pytest.mark.parametrize("tile, overlap", [(32, 8), (512, 64), (1024, 64)])
+def test_tiles_cover_everything_with_overlap_and_few_pixels_to_spare(length, tile, overlap):
+    size, starts = tile_layout(length, tile, overlap)
+    assert size <= tile and (size % 32 == 0 or starts == [0])
+    assert starts[0] == 0 and starts[-1] + size == max(length, size)
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))
+    fewest = 1 if length <= tile else -(-(length - overlap) // (tile - overlap))
+    assert len(starts) == fewest
+    # no tile runs past the end, and the tiles cover at most one 32 px step more per tile than they must
+    assert len(starts) * size <= length + (len(starts) - 1) * overlap + 32 * len(starts) or starts == [0]
+
+
+def test_an_1100_px_side_takes_two_small_tiles_not_two_of_1024():
+    assert tile_layout(1100, 1024, 64) == (608, [0, 492])
 
 
 def test_pad_to_multiple_keeps_the_top_left():

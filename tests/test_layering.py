@@ -59,6 +59,12 @@ def test_no_private_name_imported_across_modules(path):
     assert not private, private
 
 
+def test_the_bioimageio_architecture_file_stands_alone():
+    """igtt/zoo_net.py is copied into exported packages, where igtt is not installed."""
+    outside = {name.split(".")[0] for name in imported(ROOT / "igtt" / "zoo_net.py")}
+    assert outside <= {"__future__", "torch", "segmentation_models_pytorch"}, outside
+
+
 def test_modules_stay_small():
     big = {p.relative_to(ROOT).as_posix(): n for p in modules("igtt") + modules("napari_igtt") if (n := len(p.read_text().splitlines())) > 320}
     assert not big, f"modules over ~300 lines: {big}"

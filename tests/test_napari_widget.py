@@ -149,3 +149,39 @@ def test_docked_widget_is_drawn(qtbot, make_napari_viewer):
     assert shot.width() > 150 and shot.height() > 300
     pixels = np.array([shot.pixel(x, y) for x in range(0, shot.width(), 7) for y in range(0, shot.height(), 7)])
     assert len(np.unique(pixels)) > 10  # text and controls, not a flat colour
+
+
+def test_paint_three_strokes_and_refine_updates_the_mask_on_screen(qtbot, make_napari_viewer, tmp_path):
+    """From a fresh viewer: open an image, Run, add the hints layer, paint three strokes, Refine; the canvas shows the new mask."""
+    viewer = make_napari_viewer(show=True)
+    image, truth = make_nuclei((128, 128), n_nuclei=8, radius=(8, 12), rng=3)
+    viewer.add_image(image, name="nuclei")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    w._device.value = "cpu"
+    w._run.clicked.emit()
+    qtbot.waitUntil(lambda: "igtt mask" in viewer.layers, timeout=TIMEOUT)
+    wait_idle(qtbot, w)
+    preview = viewer.layers["igtt pseudo-labels (live)"]
+    assert preview.colormap.map(2)[3] < 0.5  # the background preview is a faint wash, objects stay visible
+    before = viewer.layers["igtt mask"].data.copy()
+    shot_before = viewer.screenshot(canvas_only=True)
+    w._add_hints.clicked.emit()
+    hints = viewer.layers["igtt hints: nuclei"]
+    assert hints.data.shape == image.shape and hints.selected_label == 1 and hints.mode == "paint"
+    # three strokes: the whole left half is background (nuclei there included), two object strokes on the right
+    strokes = np.zeros(image.shape, np.uint8)
+    strokes[:, 2:60] = 2
+    right = truth & (np.arange(128)[None, :] > 70)
+    strokes[right] = 1
+    hints.data = strokes
+    w._refine_epochs.value = 10
+    w._refine.clicked.emit()
+    qtbot.waitUntil(lambda: "refin" not in w._status.value and w._worker is None, timeout=TIMEOUT)
+    wait_idle(qtbot, w)
+    after = viewer.layers["igtt mask"].data
+    assert not np.array_equal(after, before)  # a test-sized network moves, not necessarily the right way
+    assert w._progress.value == w._progress.max == 10  # the refine epochs ran, with a live preview each
+    shot = viewer.screenshot(canvas_only=True)
+    __import__("imageio.v3").v3.imwrite(tmp_path / "refined.png", shot)
+    assert shot.shape == shot_before.shape and np.abs(shot.astype(int) - shot_before.astype(int)).sum() > 0
+    assert w._status.native.wordWrap()

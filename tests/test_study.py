@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def small_config(**changes):
-    return igtt.Config(epochs=2, steps_per_epoch=4, batch_size=2, crop_size=64, tile_size=128, tile_overlap=16, device="cpu", **changes)
+    return igtt.Config(encoder="resnet18", epochs=2, steps_per_epoch=4, batch_size=2, crop_size=64, tile_size=128, tile_overlap=16, device="cpu", **changes)
 
 
 @pytest.fixture(scope="module")

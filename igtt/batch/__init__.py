@@ -11,9 +11,9 @@ ends the run.
 """
 
 from .engine import Failed, Report, Skipped, Trained, Written, keep_in_memory, run, write_outputs
-from .jobs import Job, PlanError, check_model_target, check_writable, collect, plan
+from .jobs import Job, PlanError, check_model_target, check_writable, collect, hint_files, plan
 
 __all__ = [
-    "Job", "PlanError", "collect", "plan", "check_writable", "check_model_target",
+    "Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "hint_files",
     "Skipped", "Trained", "Written", "Failed", "Report", "run", "write_outputs", "keep_in_memory",
 ]

@@ -95,6 +95,24 @@ def _read(job: Job, reading: dict) -> Skipped | None:
     return None
 
 
+def _hint_planes(job: Job, hints, planes: int) -> list:
+    """The job's hints, one per plane (None where there are none)."""
+    hint = None
+    if hints is not None:
+        try:
+            hint = hints(job)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+    if hint is None:
+        return [None] * planes
+    if job.is_zarr:
+        raise PlanError(f"{job.source}: hints are not supported for zarr inputs yet")
+    hint = np.asarray(hint)
+    if hint.shape != job.image.shape:
+        raise PlanError(f"{job.source}: its hints are shaped {hint.shape}, the image {job.image.shape}")
+    return _planes(hint)
+
+
 def run(
     jobs: Sequence[Job],
     *,
@@ -109,6 +127,8 @@ def run(
     preview: bool = False,
     stop: Callable[[], bool] | None = None,
     scheduler: str | None = None,
+    hints: Callable[[Job], np.ndarray | None] | None = None,
+    refine: int = 0,
 ) -> Iterator[object]:
     """Run planned jobs; yield :class:`Skipped`, training progress, :class:`Trained`, :class:`Written`, :class:`Failed`, then a :class:`Report`.
 
@@ -137,6 +157,13 @@ def run(
     scheduler : str, optional
         The address of a running dask scheduler: prediction runs there,
         one task per file (:mod:`.cluster`); training stays here.
+    hints : callable, optional
+        ``hints(job)``: the strokes painted on a job's image (shaped like it;
+        0 none, 1 object, 2 background, :mod:`igtt.hints`) or None; a
+        ValueError it raises stops the run (:class:`PlanError`).
+    refine : int
+        With ``model`` and ``hints``: first refine the model on the jobs'
+        images for this many epochs (:meth:`igtt.IGTT.iter_refine`).
 
     Raises
     ------
@@ -150,12 +177,12 @@ def run(
     reading = reading or {}
     skipped: list[tuple[Path | str, str]] = []
     unreadable = set()  # found so while training: not read again for prediction
-    if model is None:
-        planes, ranges = [], []
+    if model is None or (refine and hints is not None):
+        planes, ranges, painted = [], [], []
         for job in train_on if train_on is not None else jobs:
             if job.is_zarr:  # random blocks, scaled with their image's range
                 try:
-                    blocks, block_ranges = training_blocks(job, reading, config.seed)
+                    blocks, block_ranges = training_blocks(job, reading, config.seed if model is None else model.config.seed)
                     event = None
                 except (ImageReadError, ImportError) as exc:
                     event = Skipped(job.source, str(exc))
@@ -171,10 +198,15 @@ def run(
                 continue
             planes += blocks
             ranges += block_ranges
+            painted += _hint_planes(job, hints, len(blocks))
         if not planes:
             raise PlanError("none of the input images could be read")
-        model = IGTT(config)
-        for event in model.iter_fit(planes, preview=preview, ranges=ranges):
+        if model is None:
+            model = IGTT(config)
+            training = model.iter_fit(planes, preview=preview, ranges=ranges, hints=painted)
+        else:
+            training = model.iter_refine(planes, painted, epochs=refine, preview=preview, ranges=ranges)
+        for event in training:
             yield event
             if stop is not None and stop():
                 break

@@ -13,7 +13,7 @@ from ..io import check_target, find_images, remove_stale_temporaries
 from ..zarr_io import SUFFIX as ZARR_SUFFIX
 from ..zarr_io import is_zarr, require_zarr, zarr_stem
 
-__all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "SUFFIXES"]
+__all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "hint_files", "SUFFIXES"]
 
 SUFFIXES = {"mask": ".tif", "probability": "_prob.tif", "labels": "_labels.tif"}
 
@@ -158,3 +158,47 @@ def check_model_target(path: Path, jobs: Sequence[Job], overwrite: bool) -> None
         raise PlanError(str(exc)) from None
 
 
+
+
+def hint_files(folder: Path, jobs: Sequence[Job], planned: Sequence[Job] = ()):
+    """Hints for ``jobs`` from the hint images in ``folder``, matched by file name (stem); checked before any work.
+
+    Returns ``hints(job)`` for :func:`igtt.batch.run`: the job's hint image
+    (0 none, 1 object, 2 background), or None where the folder has none.
+
+    Raises
+    ------
+    PlanError
+        ``folder`` is not a folder, no hint image matches an input, or a
+        planned output would be written over a hint image.
+    """
+    from ..io import images_by_stem, read_image
+
+    try:
+        found = images_by_stem(folder)
+    except FileNotFoundError as exc:
+        raise PlanError(f"--hints {exc}") from None
+    stems = {_stem(job.source) for job in jobs}
+    if not stems & set(found):
+        raise PlanError(f"{folder}: no hint image is named like an input image (hints pair with images by file name)")
+    hints = {path.resolve() for path in found.values()}
+    for job in planned:
+        for output in job.outputs.values():
+            if Path(output).resolve() in hints:
+                raise PlanError(f"{output}: is a hint image; refusing to write over it, choose another --out")
+
+    def read(job: Job):
+        path = found.get(_stem(job.source))
+        if path is None:
+            return None
+        hint = read_image(path)
+        if hint.dtype.kind not in "biu" or not np.isin(np.unique(hint), (0, 1, 2)).all():
+            raise ValueError(f"{path}: hints must hold 0 (none), 1 (object) and 2 (background) only")
+        return hint
+
+    return read
+
+
+def _stem(source) -> str:
+    path = Path(str(source))
+    return zarr_stem(path) if is_zarr(path) else path.stem

@@ -44,6 +44,15 @@ from .options import (
 app = App()
 
 ModelOpt = Annotated[Optional[Path], typer.Option("--model", help="Apply this saved model instead of training.", rich_help_panel=MODEL)]
+HintsOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Folder of hint images named like the inputs, same shape: 0 no hint, 1 object, 2 background. "
+        "Training follows them; with --model the model is refined on them first.",
+        rich_help_panel=MODEL,
+    ),
+]
+REFINE_EPOCHS = 5
 ProbabilitiesOpt = Annotated[bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)]
 LabelsOpt = Annotated[bool, typer.Option("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)]
 SkipOpt = Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)]
@@ -139,6 +148,7 @@ def segment(
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
     model: ModelOpt = None,
+    hints: HintsOpt = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained model here.", rich_help_panel=MODEL)] = None,
     probabilities: ProbabilitiesOpt = False,
     labels: LabelsOpt = False,
@@ -156,6 +166,7 @@ def segment(
         if save_model is not None:
             batch.check_model_target(save_model, jobs, overwrite)
         pending, done = batch.plan(jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing)
+        painted = batch.hint_files(hints, jobs, pending) if hints is not None else None
         if scheduler is not None:  # before any training: the cluster must be there
             from ..batch.cluster import connect
 
@@ -180,6 +191,8 @@ def segment(
         save_model=save_model,
         train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
         scheduler=scheduler,
+        hints=painted,
+        refine=REFINE_EPOCHS if painted is not None and trained is not None else 0,
     )
     report = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
     _summary(quiet, len(jobs), report, done)
@@ -202,6 +215,7 @@ def train(
     object_size: ObjectSizeOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = 0,
+    hints: HintsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model file.", rich_help_panel=OUT)] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
@@ -211,10 +225,12 @@ def train(
     try:
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive)
         batch.check_model_target(save_model, jobs, overwrite)
+        painted = batch.hint_files(hints, jobs) if hints is not None else None
     except batch.PlanError as exc:
         fail(str(exc))
     config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
-    events = batch.run(jobs, config=config, reading=dict(channel=channel, max_pixels=max_pixels, level=level), predict=False, save_model=save_model)
+    reading = dict(channel=channel, max_pixels=max_pixels, level=level)
+    events = batch.run(jobs, config=config, reading=reading, predict=False, save_model=save_model, hints=painted)
     report = _run(events, quiet, "No model was saved.")
     if not quiet:
         err.print(f"Saved model to {escape(str(save_model))}")

@@ -231,6 +231,7 @@ def study_noise(
         fail(f"{data_dir}: a study needs at least 2 image/mask pairs, found {len(images)}")
     check_folder(out, figures=True)
     config = Config(
+        encoder="resnet18",  # the papers' study: a ResNet U-Net
         epochs=epochs,
         steps_per_epoch=steps,
         batch_size=batch,

@@ -121,7 +121,7 @@ def run_study(
     """
     from .supervised import iter_train, predict_classes
 
-    config = config or Config()
+    config = config or Config(encoder="resnet18")  # the papers' study: a ResNet U-Net
     train_idx, test_idx = split_pairs(len(images), split, config.seed)
     train_images = [images[i] for i in train_idx]
     train_masks = [masks[i] for i in train_idx]

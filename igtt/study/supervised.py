@@ -162,7 +162,7 @@ def iter_train(
     net : nn.Module, optional
         Train this network instead of building one.
     """
-    config = config or Config()
+    config = config or Config(encoder="resnet18")  # the papers' study: a ResNet U-Net
     if len(images) != len(labels) or not images:
         raise ValueError(f"need one label per image, got {len(images)} images and {len(labels)} labels")
     device = resolve_device(config.device)

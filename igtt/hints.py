@@ -1,0 +1,109 @@
+"""Hints: a few strokes a user paints, 0 = no hint, 1 = object, 2 = background (ilastik's convention).
+
+Hinted pixels override the label-free start, weigh more in the loss
+(``Config.hint_weight``) and keep their label through EMS and every refresh
+of the pseudo-labels. They are user data: never stored in a model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .blobs import StartLabels
+
+__all__ = ["NO_HINT", "OBJECT", "BACKGROUND", "as_hint_list", "apply_hints", "polarity_from_hints", "start_trust", "corrections"]
+
+NO_HINT, OBJECT, BACKGROUND = 0, 1, 2
+
+
+def as_hint_list(hints, images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    """One uint8 hint array (or None: no hint) per image of ``images`` (the planes :func:`igtt.images.as_image_list` gives).
+
+    ``hints`` may be one array shaped like a single image or a stack, or a
+    sequence with one entry (array or None) per image.
+
+    Raises
+    ------
+    ValueError
+        A hint's shape differs from its image's, or it holds values other
+        than 0, 1 and 2.
+    """
+    if hints is None:
+        return [None] * len(images)
+    if isinstance(hints, np.ndarray):
+        hints = [hints] if hints.ndim == 2 else list(hints)
+    hints = list(hints)
+    if len(hints) != len(images):
+        raise ValueError(f"hints: one per image, got {len(hints)} for {len(images)} images")
+    out = []
+    for i, (hint, image) in enumerate(zip(hints, images)):
+        if hint is None:
+            out.append(None)
+            continue
+        hint = np.asarray(hint)
+        if hint.shape != image.shape:
+            raise ValueError(f"hints for image {i}: shape {hint.shape} does not match the image's {image.shape}")
+        if hint.dtype.kind not in "biu" or (hint.size and not np.isin(np.unique(hint), (NO_HINT, OBJECT, BACKGROUND)).all()):
+            raise ValueError(f"hints for image {i}: values must be 0 (none), 1 (object) or 2 (background)")
+        out.append(hint.astype(np.uint8) if hint.any() else None)
+    return out
+
+
+def apply_hints(start: StartLabels, hint: np.ndarray | None) -> StartLabels:
+    """``start`` with the hinted pixels set: objects foreground, background background."""
+    if hint is None:
+        return start
+    obj, bg = hint == OBJECT, hint == BACKGROUND
+    return StartLabels(
+        mask=(start.mask | obj) & ~bg,
+        foreground=(start.foreground | obj) & ~bg,
+        background=(start.background | bg) & ~obj,
+    )
+
+
+def corrections(start: StartLabels, hint: np.ndarray) -> np.ndarray:
+    """The hinted pixels the start labels otherwise: an object hint not in its foreground, a background hint not in its background."""
+    return ((hint == OBJECT) & ~start.foreground) | ((hint == BACKGROUND) & ~start.background)
+
+
+def start_trust(starts: Sequence[StartLabels], hints: Sequence[np.ndarray | None]) -> float:
+    """How far to trust the label-free start, from its agreement with the hints: 1 (agrees) down to 0.05.
+
+    The agreement is the start mask's balanced accuracy on the hinted
+    pixels (objects inside, background outside), pooled over the images:
+    0.9 or more gives 1, 0.5 (chance) or less gives 0.05, linear between.
+    Without hints of both kinds: 1.
+    """
+    inside = outside = n_obj = n_bg = 0
+    for start, hint in zip(starts, hints):
+        if hint is None:
+            continue
+        obj, bg = hint == OBJECT, hint == BACKGROUND
+        inside += int(start.mask[obj].sum())
+        outside += int((~start.mask[bg]).sum())
+        n_obj += int(obj.sum())
+        n_bg += int(bg.sum())
+    if not n_obj or not n_bg:
+        return 1.0
+    agreement = (inside / n_obj + outside / n_bg) / 2
+    return float(np.clip((agreement - 0.5) / 0.4, 0.05, 1.0))
+
+
+def polarity_from_hints(images: Sequence[np.ndarray], hints: Sequence[np.ndarray | None]) -> str | None:
+    """``"bright"`` or ``"dark"``: whether the hinted objects are brighter than the hinted background; None if undecided.
+
+    Each image with both kinds of hint votes with the difference of the
+    mean grey levels, in units of that image's spread.
+    """
+    vote = 0.0
+    for image, hint in zip(images, hints):
+        if hint is None or not (hint == OBJECT).any() or not (hint == BACKGROUND).any():
+            continue
+        image = np.asarray(image, np.float32)
+        spread = float(image.std()) or 1.0
+        vote += (image[hint == OBJECT].mean() - image[hint == BACKGROUND].mean()) / spread
+    if vote == 0:
+        return None
+    return "bright" if vote > 0 else "dark"

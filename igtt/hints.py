@@ -1,8 +1,8 @@
 """Hints: a few strokes a user paints, 0 = no hint, 1 = object, 2 = background (ilastik's convention).
 
-Hinted pixels override the label-free start, weigh more in the loss
-(``Config.hint_weight``) and keep their label through EMS and every refresh
-of the pseudo-labels. They are user data: never stored in a model file.
+Hinted pixels override the label-free start, keep their label through EMS
+and every refresh of the pseudo-labels, and those that correct the start
+weigh more in the loss (``Config.hint_share``, :func:`start_trust`). They are user data: never stored in a model file.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ import numpy as np
 
 from .blobs import StartLabels
 
-__all__ = ["NO_HINT", "OBJECT", "BACKGROUND", "as_hint_list", "apply_hints", "polarity_from_hints", "start_trust", "corrections"]
+__all__ = ["NO_HINT", "OBJECT", "BACKGROUND", "as_hint_list", "check_values", "apply_hints", "polarity_from_hints", "start_trust", "corrections"]
 
 NO_HINT, OBJECT, BACKGROUND = 0, 1, 2
+
+
+def check_values(hint: np.ndarray, where: str) -> None:
+    """Raise ValueError (naming ``where``) unless ``hint`` is an integer array of 0, 1 and 2 only."""
+    if hint.dtype.kind not in "biu" or (hint.size and not np.isin(np.unique(hint), (NO_HINT, OBJECT, BACKGROUND)).all()):
+        raise ValueError(f"{where}: values must be 0 (none), 1 (object) or 2 (background)")
 
 
 def as_hint_list(hints, images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
@@ -45,8 +51,7 @@ def as_hint_list(hints, images: Sequence[np.ndarray]) -> list[np.ndarray | None]
         hint = np.asarray(hint)
         if hint.shape != image.shape:
             raise ValueError(f"hints for image {i}: shape {hint.shape} does not match the image's {image.shape}")
-        if hint.dtype.kind not in "biu" or (hint.size and not np.isin(np.unique(hint), (NO_HINT, OBJECT, BACKGROUND)).all()):
-            raise ValueError(f"hints for image {i}: values must be 0 (none), 1 (object) or 2 (background)")
+        check_values(hint, f"hints for image {i}")
         out.append(hint.astype(np.uint8) if hint.any() else None)
     return out
 

@@ -106,7 +106,7 @@ def rescale(image: np.ndarray, lo: float, hi: float, *, invert: bool = False) ->
     return out
 
 
-def normalize(image: np.ndarray, *, low: float = 0.5, high: float = 99.8) -> np.ndarray:
+def normalize(image: np.ndarray, *, low: float = RANGE_PERCENTILES[0], high: float = RANGE_PERCENTILES[1]) -> np.ndarray:
     """Scale ``image`` so its ``low`` and ``high`` percentiles map to 0 and 1, then clip.
 
     Parameters

@@ -83,12 +83,12 @@ def package_input(image: np.ndarray) -> np.ndarray:
     return image[top : top + sides[0], left : left + sides[1]].astype(np.float32)[None, None]
 
 
-def package_output(model, raw: np.ndarray) -> np.ndarray:
-    """What the package gives for ``raw`` (1, 1, y, x): igtt's scaling, then :class:`IGTTNet`, computed here."""
+def package_output(model, raw: np.ndarray, net: IGTTNet | None = None) -> np.ndarray:
+    """What the package gives for ``raw`` (1, 1, y, x): igtt's scaling, then :class:`IGTTNet` (``net``, if built), computed here."""
     lo, hi = intensity_range(raw[0, 0])
     x = rescale(raw[0, 0], lo, hi, invert=model.foreground_ == "dark")
     with torch.no_grad():
-        return zoo_network(model)(torch.from_numpy(x)[None, None]).numpy()
+        return (net or zoo_network(model))(torch.from_numpy(x)[None, None]).numpy()
 
 
 def export_bioimageio(model, path, *, sample: np.ndarray | None = None, name: str | None = None,
@@ -122,9 +122,10 @@ def export_bioimageio(model, path, *, sample: np.ndarray | None = None, name: st
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         np.save(tmp / "test_input.npy", raw)
-        proba = package_output(model, raw)
+        net = zoo_network(model)
+        proba = package_output(model, raw, net)
         np.save(tmp / "test_output.npy", proba)
-        torch.save(zoo_network(model).state_dict(), tmp / "weights.pt")
+        torch.save(net.state_dict(), tmp / "weights.pt")
         _write_cover(tmp / "cover.png", raw[0, 0], proba[0, 0])
         (tmp / "environment.yaml").write_text(_ENVIRONMENT)
         descr = describe(model, tmp, name=name or f"igtt {model.objects_} model {path.stem}"[:128], authors=authors or [_user()], license=license)

@@ -176,11 +176,9 @@ class IGTTWidget(Container):
             show_error("train or load a model first")
             return
         # a copy taken here: the user may paint on while the worker trains
-        painted = {
-            layer.name: np.array(self._viewer.layers[_hints_name(layer.name)].data)
-            for layer in self._selected()
-            if _hints_name(layer.name) in self._viewer.layers and np.any(self._viewer.layers[_hints_name(layer.name)].data)
-        }
+        names = {layer.name: _hints_name(layer.name) for layer in self._selected()}
+        layers = {image: self._viewer.layers[hints] for image, hints in names.items() if hints in self._viewer.layers}
+        painted = {name: np.array(layer.data) for name, layer in layers.items() if np.any(layer.data)}
         if not painted:
             show_error("paint hints first: Add hints layer, then strokes of 1 (object) and 2 (background)")
             return

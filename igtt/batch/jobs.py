@@ -172,6 +172,7 @@ def hint_files(folder: Path, jobs: Sequence[Job], planned: Sequence[Job] = ()):
         ``folder`` is not a folder, no hint image matches an input, or a
         planned output would be written over a hint image.
     """
+    from ..hints import check_values
     from ..io import images_by_stem, read_image
 
     try:
@@ -192,8 +193,7 @@ def hint_files(folder: Path, jobs: Sequence[Job], planned: Sequence[Job] = ()):
         if path is None:
             return None
         hint = read_image(path)
-        if hint.dtype.kind not in "biu" or not np.isin(np.unique(hint), (0, 1, 2)).all():
-            raise ValueError(f"{path}: hints must hold 0 (none), 1 (object) and 2 (background) only")
+        check_values(hint, str(path))
         return hint
 
     return read

@@ -2,7 +2,10 @@
 
 Hinted pixels override the label-free start, keep their label through EMS
 and every refresh of the pseudo-labels, and those that correct the start
-weigh more in the loss (``Config.hint_share``, :func:`start_trust`). They are user data: never stored in a model file.
+weigh more in the loss (``Config.hint_share``, :func:`start_trust`). When the
+hints contradict the start outright (trust below ``SET_ASIDE_BELOW``), a fresh
+fit sets the start aside and learns from the hints alone
+(:func:`hints_only_labels`). They are user data: never stored in a model file.
 """
 
 from __future__ import annotations
@@ -13,9 +16,28 @@ import numpy as np
 
 from .blobs import StartLabels
 
-__all__ = ["NO_HINT", "OBJECT", "BACKGROUND", "as_hint_list", "check_values", "apply_hints", "polarity_from_hints", "start_trust", "corrections"]
+__all__ = [
+    "NO_HINT",
+    "OBJECT",
+    "BACKGROUND",
+    "as_hint_list",
+    "check_values",
+    "apply_hints",
+    "polarity_from_hints",
+    "start_trust",
+    "corrections",
+    "hints_only_labels",
+    "sets_start_aside",
+]
 
 NO_HINT, OBJECT, BACKGROUND = 0, 1, 2
+
+# below this trust in the start a fresh fit learns from the hints alone (ssTEM mitochondria: 0.23; nuclei 1, DRIVE 0.8)
+SET_ASIDE_BELOW = 0.5
+# ... and only with this many hinted pixels of each kind: two stray dots must not replace a good start (ssTEM: 426, 625)
+SET_ASIDE_MIN_PIXELS = 200
+# the unhinted pixels of a hinted image, taken as background, weigh together this many times its hinted pixels
+UNHINTED_WEIGHT = 5.0
 
 
 def check_values(hint: np.ndarray, where: str) -> None:
@@ -112,3 +134,33 @@ def polarity_from_hints(images: Sequence[np.ndarray], hints: Sequence[np.ndarray
     if vote == 0:
         return None
     return "bright" if vote > 0 else "dark"
+
+
+def sets_start_aside(trust: float, hints: Sequence[np.ndarray | None]) -> bool:
+    """Whether a fresh fit learns from ``hints`` alone: they contradict the start (``trust``) and are enough of each kind."""
+    present = [h for h in hints if h is not None]
+    enough = all(sum(int((h == value).sum()) for h in present) >= SET_ASIDE_MIN_PIXELS for value in (OBJECT, BACKGROUND))
+    return bool(present) and enough and trust < SET_ASIDE_BELOW
+
+
+def hints_only_labels(hint: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(target, weight), float32: the labels of an image when the start is set aside.
+
+    Object hints are foreground, background hints background, and every
+    unhinted pixel is background with a small weight: objects are the
+    minority of an image, so a random pixel is far more often background
+    than not (positive-unlabelled learning). Together the unhinted pixels
+    weigh ``UNHINTED_WEIGHT`` times the hinted ones, so the network learns
+    what sets the hinted objects apart from the whole image, not only from
+    the few places painted as background. An image without hints gets no
+    label at all.
+    """
+    if hint is None:
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    target = (hint == OBJECT).astype(np.float32)
+    hinted = hint != NO_HINT
+    weight = hinted.astype(np.float32)
+    free = ~hinted
+    if free.any():
+        weight[free] = UNHINTED_WEIGHT * hinted.sum() / free.sum()
+    return target, weight

@@ -136,7 +136,7 @@ class IGTT:
             starts.append(StartLabels(mask=mask, foreground=mask, background=~mask))
         config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps)
         device = next(self.net.parameters()).device
-        yield from self._train(inputs, starts, config, device, preview, [hints[i] for i in usable])
+        yield from self._train(inputs, starts, config, device, preview, [hints[i] for i in usable], keep_start=True)
 
     def refine(self, images, hints, *, epochs: int = 5, steps: int = 6, ranges=None) -> IGTT:
         """:meth:`iter_refine` to the end. Returns self."""
@@ -144,8 +144,8 @@ class IGTT:
             pass
         return self
 
-    def _train(self, inputs, starts, config, device, preview, hints) -> Iterator[Progress]:
-        for event in iter_fit(self.net, inputs, starts, config, device=device, preview=preview, hints=hints):
+    def _train(self, inputs, starts, config, device, preview, hints, keep_start=False) -> Iterator[Progress]:
+        for event in iter_fit(self.net, inputs, starts, config, device=device, preview=preview, hints=hints, keep_start=keep_start):
             self._folded = None  # the weights changed: fold them again when predicting
             yield event
 

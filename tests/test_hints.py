@@ -5,7 +5,16 @@ import pytest
 
 from igtt import IGTT
 from igtt.blobs import StartLabels
-from igtt.hints import BACKGROUND, OBJECT, apply_hints, as_hint_list, polarity_from_hints, start_trust
+from igtt.hints import (
+    BACKGROUND,
+    OBJECT,
+    UNHINTED_WEIGHT,
+    apply_hints,
+    as_hint_list,
+    hints_only_labels,
+    polarity_from_hints,
+    start_trust,
+)
 from igtt.synthetic import make_nuclei
 from igtt.train import PseudoLabels
 
@@ -45,7 +54,7 @@ def test_hints_keep_their_label_and_corrections_weigh_a_share_of_their_class(tin
     hint[20:22, 20:30] = OBJECT  # agrees with the start: no more weight than the start's
     hint[35:37, 0:10] = BACKGROUND
     config = tiny_config.replace(ems=ems, p_background=0.5, hint_share=0.5)
-    labels = PseudoLabels([start], config, np.random.default_rng(0), [hint])
+    labels = PseudoLabels([start], config, np.random.default_rng(0), [hint], keep_start=True)
     assert 0.05 <= labels.trust < 1  # half the hints contradict the start
     corrective = labels.corrections[0]
     assert corrective.sum() == 2 * 8 + 2 * 8 and not corrective[20:22, 20:30].any()
@@ -75,7 +84,72 @@ def test_trust_in_the_start_follows_its_agreement_with_the_hints():
     assert start_trust([start], [None]) == 1.0
 
 
-def test_preview_uses_the_hint_convention(tiny_config):
+def test_hints_alone_take_the_unhinted_pixels_as_light_background():
+    hint = np.zeros((20, 20), np.uint8)
+    hint[2, 2:8], hint[15, 5:9] = OBJECT, BACKGROUND
+    target, weight = hints_only_labels(hint, hint.shape)
+    assert (target == (hint == OBJECT)).all()
+    assert (weight[hint > 0] == 1).all()
+    free = hint == 0
+    assert weight[free].sum() == pytest.approx(UNHINTED_WEIGHT * (hint > 0).sum(), rel=1e-5)
+    assert (weight[free] < 1).all()  # each unhinted pixel weighs far less than a hint
+    target, weight = hints_only_labels(None, (5, 5))
+    assert not target.any() and not weight.any()
+
+
+def test_a_start_the_hints_contradict_is_set_aside_in_a_fit_not_in_a_refine(tiny_config):
+    fg = np.zeros((30, 30), bool)
+    fg[:15] = True
+    start = StartLabels(mask=fg, foreground=fg, background=~fg)
+    hint = np.zeros(fg.shape, np.uint8)
+    hint[20:30:2, 5:25], hint[0:10:2, 5:25] = OBJECT, BACKGROUND  # the opposite of the start, 100 px each
+    labels = PseudoLabels([start] * 3, tiny_config, np.random.default_rng(0), [hint, hint, None])
+    assert labels.trust < 0.5 and labels.hints_only  # 200 px of each kind
+    few = PseudoLabels([start, start], tiny_config, np.random.default_rng(0), [hint, None])
+    assert few.trust < 0.5 and not few.hints_only  # 100 px of each: too few to replace the start
+    target, weight = labels.draw(0)
+    expected = hints_only_labels(hint, hint.shape)
+    assert np.array_equal(target, expected[0]) and np.array_equal(weight, expected[1])
+    assert not labels.draw(2)[1].any()  # an image without hints teaches nothing
+    assert np.array_equal(labels.preview(0), hint)
+    kept = PseudoLabels([start], tiny_config, np.random.default_rng(0), [hint], keep_start=True)
+    assert not kept.hints_only and kept.draw(0)[1][fg & (hint == 0)].all()
+    agreeing = np.where(hint == OBJECT, BACKGROUND, np.where(hint == BACKGROUND, OBJECT, 0)).astype(np.uint8)
+    assert not PseudoLabels([start], tiny_config, np.random.default_rng(0), [agreeing]).hints_only
+
+
+def _two_kinds_of_disc(rng):
+    """Bright discs and dim discs on a dark noisy background: (image, dim, bright)."""
+    from skimage.draw import disk
+
+    image = rng.normal(0.1, 0.03, (128, 128)).astype(np.float32)
+    dim, bright = np.zeros(image.shape, bool), np.zeros(image.shape, bool)
+    for n, (r, c) in enumerate((r, c) for r in range(16, 128, 32) for c in range(16, 128, 32)):
+        rr, cc = disk((r, c), 8, shape=image.shape)
+        (dim if n % 2 else bright)[rr, cc] = True
+    image[dim] += 0.4
+    image[bright] += 0.9
+    return image, dim, bright
+
+
+def test_hints_teach_which_objects_count_when_the_start_takes_the_wrong_ones(tiny_config):
+    rng = np.random.default_rng(0)
+    images, hints, found = [], [], []
+    for _ in range(2):
+        image, dim, bright = _two_kinds_of_disc(rng)
+        hint = np.zeros(image.shape, np.uint8)
+        rows = np.isin(np.arange(128), [12, 14, 16, 18, 20])[:, None]  # strokes across the first row of discs
+        hint[rows & dim] = OBJECT
+        hint[rows & bright] = BACKGROUND
+        images.append(image)
+        hints.append(hint)
+        found.append((dim, bright))
+    config = tiny_config.replace(epochs=4, steps_per_epoch=5, foreground="bright", objects="blobs", object_size=16)
+    model = IGTT(config).fit(images, hints=hints)
+    for image, (dim, bright) in zip(images, found):
+        p = model.predict_proba(image)
+        assert p[dim].mean() > 0.5 > p[bright].mean()  # the dim discs, also those without a stroke
+
     fg = np.zeros((4, 4), bool)
     fg[0] = True
     labels = PseudoLabels([StartLabels(mask=fg, foreground=fg, background=~fg)], tiny_config, np.random.default_rng(0))

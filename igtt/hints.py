@@ -140,7 +140,7 @@ def sets_start_aside(trust: float, hints: Sequence[np.ndarray | None]) -> bool:
     """Whether a fresh fit learns from ``hints`` alone: they contradict the start (``trust``) and are enough of each kind."""
     present = [h for h in hints if h is not None]
     enough = all(sum(int((h == value).sum()) for h in present) >= SET_ASIDE_MIN_PIXELS for value in (OBJECT, BACKGROUND))
-    return bool(present) and enough and trust < SET_ASIDE_BELOW
+    return enough and trust < SET_ASIDE_BELOW
 
 
 def hints_only_labels(hint: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

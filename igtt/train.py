@@ -69,10 +69,10 @@ class Progress:
 class PseudoLabels:
     """The current pseudo-labels of every image, and how they are redrawn.
 
-    With hints that contradict the start (trust below
-    :func:`igtt.hints.sets_start_aside`), the start is set aside and the
-    labels are the hints alone (:func:`igtt.hints.hints_only_labels`),
-    unless ``keep_start`` (a refine, whose start is the model's own masks).
+    With hints that contradict the start (:func:`igtt.hints.sets_start_aside`),
+    the start is set aside and the labels are the hints alone, made once
+    (:func:`igtt.hints.hints_only_labels`), unless ``keep_start`` (a refine,
+    whose start is the model's own masks).
     """
 
     def __init__(self, starts: Sequence[StartLabels], config: Config, rng: np.random.Generator, hints=None, keep_start=False):
@@ -81,6 +81,7 @@ class PseudoLabels:
         self.hints = list(hints) if hints is not None else [None] * len(starts)
         self.trust = start_trust(starts, self.hints)
         self.hints_only = not keep_start and sets_start_aside(self.trust, self.hints)
+        self._hints_only = [hints_only_labels(h, s.foreground.shape) for h, s in zip(self.hints, starts)] if self.hints_only else None
         # the hints that correct the start (it labelled them otherwise, or not at all) are what is new to learn
         self.corrections = [None if h is None else corrections(s, h) for s, h in zip(starts, self.hints)]
         self.share = config.hint_share * (1 - self.trust)  # of a class's weight in an image, for its corrections
@@ -112,7 +113,7 @@ class PseudoLabels:
         ``Config.hint_share * (1 - trust)`` (:func:`igtt.hints.start_trust`).
         """
         if self.hints_only:
-            return hints_only_labels(self.hints[i], self.foreground[i].shape)
+            return self._hints_only[i]
         target, weight = self._draw(i)
         if self.trust < 1:
             weight *= np.float32(self.trust)
@@ -269,8 +270,7 @@ def iter_fit(
     """
     rng = np.random.default_rng(config.seed)
     labels = PseudoLabels(starts, config, rng, hints, keep_start)
-    anchors = [np.argwhere(c) if c is not None and c.any() else None for c in labels.corrections]
-    anchored = labels.share
+    anchors, anchored = [np.argwhere(c) if c is not None and c.any() else None for c in labels.corrections], labels.share
     if any(h is not None for h in labels.hints):
         n = sum(int(c.sum()) for c in labels.corrections if c is not None)
         log.info("hints: %d pixels correct the start; trust in the start %.2f", n, labels.trust)

@@ -13,26 +13,65 @@ from dataclasses import dataclass
 import numpy as np
 
 from .field import field_step
+from .io import ImageReadError, error_line
 
 __all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks", "is_lazy", "predict_lazy"]
 
 
 @dataclass
 class Plane:
-    """The 2D plane ``index`` of an N-D array (the last two axes are rows and columns), sliced lazily."""
+    """The 2D plane ``index`` of an N-D array (the last two axes are rows and columns), sliced lazily.
+
+    ``source`` names the array (a zarr store's path): any fault while
+    reading a region (a corrupt, truncated or unreadable chunk, a share
+    that errors) becomes an :class:`~igtt.io.ImageReadError` naming it and
+    the block.
+    """
 
     array: object
     index: tuple = ()
+    source: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.array.shape[-2:])
 
     def __getitem__(self, key):
-        return np.asarray(self.array[self.index + tuple(key)])
+        try:
+            return np.asarray(self.array[self.index + tuple(key)])
+        except Exception as exc:  # every storage back end raises its own types
+            key = self._bad_chunk(tuple(key)) or key
+            raise ImageReadError(f"{self.source or 'array'}: cannot read {_describe(self.index, key, self.shape)} ({error_line(exc)})") from None
+
+    def _bad_chunk(self, key: tuple) -> tuple[slice, slice] | None:
+        """The first chunk of the region ``key`` that fails to read (zarr arrays), to name it in the message."""
+        chunks = getattr(self.array, "chunks", None)
+        if not chunks or len(key) != 2 or not all(isinstance(k, slice) for k in key):
+            return None
+        (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape))
+        step_r, step_c = chunks[-2:]
+        for r in range(r0 - r0 % step_r, r1, step_r):
+            for c in range(c0 - c0 % step_c, c1, step_c):
+                chunk = (slice(r, min(r + step_r, self.shape[0])), slice(c, min(c + step_c, self.shape[1])))
+                try:
+                    self.array[self.index + chunk]
+                except Exception:
+                    return chunk
+        return None
 
     def __setitem__(self, key, value) -> None:
         self.array[self.index + tuple(key)] = value
+
+
+def _describe(index: tuple, key, shape) -> str:
+    """``rows 0-1024, cols 2048-3072 of plane (0, 3)``: a region, for messages."""
+    parts = []
+    for name, part, n in zip(("rows", "cols"), tuple(key), shape):
+        if isinstance(part, slice):
+            start, stop, step = part.indices(n)
+            parts.append(f"{name} {start}-{stop}" + (f" (every {step}th)" if step != 1 else ""))
+    plane = f" of plane {tuple(int(i) for i in index)}" if index else ""
+    return (", ".join(parts) or "a region") + plane
 
 
 def strided_view(source, limit: int = 2048) -> tuple[np.ndarray, int]:

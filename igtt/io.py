@@ -1,15 +1,14 @@
-"""Reading images from disk and writing results atomically (TIFF through tifffile)."""
+"""Reading images from disk (TIFF through tifffile), one line naming the file for any fault; writing TIFFs atomically."""
 
 from __future__ import annotations
 
 import glob
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from .outputs import atomic_path
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -18,23 +17,21 @@ __all__ = [
     "images_by_stem",
     "read_image",
     "write_tiff",
-    "atomic_path",
-    "check_target",
-    "is_model_file",
-    "remove_stale_temporaries",
+    "error_line",
     "MAX_PIXELS",
 ]
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read the process umask once: temporary files are created 0600, outputs should not be
-
-TEMP_PREFIX = ".igtt-"  # temporary files: TEMP_PREFIX + name + random + ".part"
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 
 class ImageReadError(ValueError):
     """A file that cannot be read as an image; the message names the file and the reason."""
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception in one line for a message: ``Type: reason`` (the OS's reason where there is one)."""
+    text = getattr(exc, "strerror", None) or (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def find_images(
@@ -141,9 +138,12 @@ def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int 
         if isinstance(exc, MemoryError):
             raise ImageReadError(f"{path}: too large to read into memory") from None
         raise
+    except OSError as exc:  # storage: permission, gone, an I/O error of a network share
+        if exc.strerror:
+            raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ImageReadError(f"{path}: cannot read as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     except Exception as exc:  # every decoder error of a bad file is one line, never a traceback
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise ImageReadError(f"{path}: cannot read as an image ({reason})") from None
+        raise ImageReadError(f"{path}: cannot read as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     image = np.asarray(image)
     if image.dtype.kind not in "biuf":
         raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
@@ -223,92 +223,10 @@ def _pick_channel(path: Path, image: np.ndarray, axes: str | None, channel: int 
     return np.take(image, channel, axis=colour)
 
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure delete it.
-
-    A run killed mid-write leaves the temporary file's name (hidden, in the
-    same folder) at worst, never a half-written ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # hidden, recognisable (TEMP_PREFIX) and short enough for a 255-byte name limit
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name[:80]}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_tiff(path: str | Path, data: np.ndarray) -> Path:
-    """Write ``data`` as a TIFF atomically (see :func:`atomic_path`)."""
+def write_tiff(path: str | Path, data: np.ndarray, *, replace: bool = True) -> Path:
+    """Write ``data`` as a TIFF atomically (see :func:`igtt.outputs.atomic_path`)."""
     import tifffile
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=replace) as tmp:
         tifffile.imwrite(tmp, data, compression="zlib" if data.dtype != np.float32 else None)
     return Path(path)
-
-
-def is_model_file(path: str | Path) -> bool:
-    """Whether ``path`` looks like a file written by ``torch.save`` (a zip archive holding ``data.pkl``)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
-def check_target(
-    path: str | Path, *, protected: Iterable[str | Path] = (), overwrite: bool = False, kind: str = "output"
-) -> Path:
-    """Check, before any work, that writing ``path`` loses nothing.
-
-    ``protected``: files never to write over (the run's inputs);
-    ``overwrite``: whether an existing file of the same kind may be replaced;
-    ``kind="model"``: an existing file is replaced only if it is itself a
-    saved model, never an image or any other file.
-
-    Raises
-    ------
-    ValueError
-        One line naming the path and the problem: it is a folder, one of the
-        inputs, an existing file without ``overwrite``, or (``model``) an
-        existing file that is not a model.
-    """
-    path = Path(path)
-    resolved = path.resolve()
-    if any(resolved == Path(p).resolve() for p in protected):
-        raise ValueError(f"{path}: is one of the inputs; refusing to write over it, choose another path")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give a file name")
-    if path.exists():
-        if kind == "model" and not is_model_file(path):
-            raise ValueError(f"{path}: exists and is not an igtt model; refusing to write over it")
-        if not overwrite:
-            raise ValueError(f"{path}: exists; use --overwrite to replace it")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{path}: cannot create it, {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"{path}: cannot write there (no permission in {parent})")
-    return path
-
-
-def remove_stale_temporaries(folders: Iterable[str | Path]) -> int:
-    """Delete temporary files (and zarr folders) a killed run left in ``folders`` (not their subfolders); returns how many."""
-    import shutil
-
-    removed = 0
-    for folder in {Path(f) for f in folders}:
-        for tmp in folder.glob(f"{TEMP_PREFIX}*.part") if folder.is_dir() else ():
-            shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed

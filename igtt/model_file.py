@@ -14,7 +14,7 @@ import torch
 
 from . import __version__
 from .config import Config
-from .io import atomic_path, check_target
+from .outputs import atomic_path, check_target
 from .network import prepare, resolve_device, unet_for
 
 __all__ = ["save", "load", "FORMAT_VERSION"]

@@ -8,16 +8,14 @@ planes, read region by region (:mod:`igtt.blocks`).
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .blocks import Plane
-from .io import TEMP_PREFIX, ImageReadError
+from .io import ImageReadError, error_line
+from .outputs import atomic_folder
 
 __all__ = ["is_zarr", "ZarrImage", "open_zarr", "write_mask_zarr", "require_zarr", "SUFFIX"]
 
@@ -75,7 +73,7 @@ class ZarrImage:
 
     def planes(self) -> Iterator[Plane]:
         for index in self.plane_indices():
-            yield Plane(self.array, tuple(index))
+            yield Plane(self.array, tuple(index), source=str(self.path))
 
 
 def _multiscales(group) -> dict | None:
@@ -96,9 +94,15 @@ def open_zarr(path: str | Path, *, level: int = 0, channel: int | None = None) -
     zarr = require_zarr()
     path = Path(path)
     try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as exc:  # zarr raises several types for a broken store
-        raise ImageReadError(f"{path}: not a readable zarr store ({exc.__class__.__name__})") from None
+        return _open(zarr, path, level, channel)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # broken or unreadable metadata: zarr, json and the file system raise their own types
+        raise ImageReadError(f"{path}: not a readable zarr store ({error_line(exc)})") from None
+
+
+def _open(zarr, path: Path, level: int, channel: int | None) -> ZarrImage:
+    node = zarr.open(str(path), mode="r")
     if isinstance(node, zarr.Array):
         array, meta = node, None
     else:
@@ -137,26 +141,11 @@ def open_zarr(path: str | Path, *, level: int = 0, channel: int | None = None) -
 
 
 @contextmanager
-def _atomic_dir(path: Path) -> Iterator[Path]:
-    """A temporary folder beside ``path``, renamed to ``path`` on success and removed on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name[:80]}.", suffix=".part", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():  # --overwrite: the old result goes only once the new one is complete
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-@contextmanager
-def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024) -> Iterator[object]:
+def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024, replace: bool = True) -> Iterator[object]:
     """An OME-Zarr image for the mask of ``like`` (uint8 0/255, its axes and pixel sizes, no channel), written atomically.
 
     Yields the zarr array to fill; the store appears at ``path`` only when
-    the block exits without error.
+    the block exits without error (``replace``: see :func:`igtt.outputs.atomic_folder`).
     """
     zarr = require_zarr()
     from ome_zarr.writer import write_multiscales_metadata
@@ -165,7 +154,7 @@ def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024) -> 
     scale = [s for s, k in zip(like.scale, keep) if k]
     shape = like.mask_shape
     chunks = tuple(1 for _ in shape[:-2]) + tuple(min(chunk, n) for n in shape[-2:])
-    with _atomic_dir(Path(path)) as tmp:
+    with atomic_folder(Path(path), replace=replace) as tmp:
         group = zarr.open_group(str(tmp), mode="w")
         array = group.create_array("0", shape=shape, chunks=chunks, dtype="uint8", fill_value=0)
         yield array

@@ -21,7 +21,7 @@ import torch
 
 from .blobs import background_scale
 from .images import RANGE_PERCENTILES, intensity_range, rescale
-from .io import atomic_path
+from .outputs import atomic_path
 from .network_input import GAIN_PERCENTILE
 from .synthetic import make_filaments, make_nuclei
 from .zoo_net import IGTTNet

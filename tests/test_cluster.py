@@ -67,3 +67,35 @@ def test_an_unreachable_scheduler_fails_before_any_work(tmp_path, folder_and_mod
     result = predict(folder, model, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert result.exit_code == 1 and "cannot reach the dask scheduler" in result.output
     assert not any((tmp_path / "out").glob("*.tif"))
+
+
+ADDRESSES = {
+    "no port": ("tcp://127.0.0.1", "not a scheduler address"),
+    "empty": ("", "not a scheduler address"),
+    "port not a number": ("tcp://host:port", "not a scheduler address"),
+    "a web address": ("http://127.0.0.1:8787", "http:// scheme is not supported"),
+    "ucx": ("ucx://127.0.0.1:8786", "ucx:// scheme is not supported"),
+    "tls without its settings": ("tls://127.0.0.1:9", "cannot reach the dask scheduler"),
+    "an unknown host": ("tcp://no-such-host.invalid:8786", "cannot reach the dask scheduler"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADDRESSES))
+def test_a_bad_scheduler_address_is_one_line_before_any_work(tmp_path, folder_and_model, case):
+    folder, model = folder_and_model
+    address, words = ADDRESSES[case]
+    result = predict(folder, model, tmp_path / "out", "--scheduler", address)
+    assert result.exit_code == 1 and words in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not any((tmp_path / "out").glob("*.tif"))
+
+
+def test_a_listener_that_is_no_scheduler_is_one_line_not_a_hang(tmp_path, folder_and_model):
+    import socket
+
+    folder, model = folder_and_model
+    with socket.socket() as silent:  # accepts connections, never answers dask's handshake
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        result = predict(folder, model, tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+    assert result.exit_code == 1 and "cannot reach the dask scheduler" in result.output and "no answer" in result.output

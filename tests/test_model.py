@@ -4,7 +4,7 @@ import torch
 
 import igtt
 from igtt import IGTT, Config, preset, segment
-from igtt.io import TEMP_PREFIX
+from igtt.outputs import TEMP_PREFIX
 from igtt.synthetic import make_filaments, make_nuclei
 
 from .conftest import TINY

@@ -10,7 +10,9 @@ resumes anything that was not written. Needs ``pip install 'igtt[distributed]'``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,16 +25,54 @@ __all__ = ["predict_on_cluster", "connect"]
 _MODELS: dict[str, object] = {}  # per worker process: the model of the run, by the hash of its bytes
 
 
+_SCHEMES = ("tcp", "tls", "ws", "wss")  # network schemes a scheduler on another machine can have
+_TIMEOUT = 10  # seconds to reach the scheduler
+
+
+def _check_reachable(address: str) -> None:
+    """The address has a network scheme, a host and a port, and something listens there; else PlanError.
+
+    Checked with a socket and dask's handshake before any ``Client`` is
+    made: a client facing a listener that never answers waits forever, and
+    one that fails half-made prints tracebacks when it is collected.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address.strip())
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise PlanError(f"--scheduler {address!r} is not a scheduler address such as tcp://host:8786 ({exc})") from None
+    if scheme not in _SCHEMES:
+        raise PlanError(f"--scheduler {address!r}: the {scheme}:// scheme is not supported; use tcp://host:port (or tls, ws, wss)")
+    try:
+        socket.create_connection((host, port), timeout=_TIMEOUT).close()
+        asyncio.run(asyncio.wait_for(_handshake(address.strip()), _TIMEOUT + 1))
+    except Exception as exc:  # refused, unknown host, timed out, or something that is no dask scheduler
+        reason = "no answer" if isinstance(exc, TimeoutError) else getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
+        raise PlanError(f"cannot reach the dask scheduler at {address} ({reason})") from None
+
+
+async def _handshake(address: str) -> None:
+    """Connect and exchange dask's handshake (a plain listener never answers it; a bare Client would wait forever)."""
+    from distributed.comm import connect as open_comm
+    from distributed.security import Security
+
+    comm = await open_comm(address, timeout=_TIMEOUT, **Security().get_connection_args("client"))
+    await comm.close()
+
+
 def connect(address: str):
     """A ``distributed.Client`` for the scheduler at ``address``, or PlanError in one line."""
     try:
         from distributed import Client
     except ImportError:
         raise PlanError("--scheduler needs dask.distributed: pip install 'igtt[distributed]'") from None
+    _check_reachable(address)
     try:
-        return Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise PlanError(f"cannot reach the dask scheduler at {address} ({str(exc).splitlines()[0] or type(exc).__name__})") from None
+        return Client(address.strip(), timeout=f"{_TIMEOUT}s", set_as_default=False)
+    except Exception as exc:  # a listener that is no scheduler, TLS without its settings: each library's own type
+        raise PlanError(f"cannot use the dask scheduler at {address} ({str(exc).splitlines()[0] or type(exc).__name__})") from None
 
 
 def _model_bytes(model) -> bytes:

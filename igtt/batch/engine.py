@@ -71,12 +71,12 @@ def write_outputs(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | N
     from scipy import ndimage as ndi
 
     shape = job.image.shape
-    write_tiff(job.outputs["mask"], np.multiply(masks, 255, dtype=np.uint8).reshape(shape))
+    write_tiff(job.outputs["mask"], np.multiply(masks, 255, dtype=np.uint8).reshape(shape), replace=job.replace)
     if "probability" in job.outputs:
-        write_tiff(job.outputs["probability"], np.asarray(proba, np.float32).reshape(shape))
+        write_tiff(job.outputs["probability"], np.asarray(proba, np.float32).reshape(shape), replace=job.replace)
     if "labels" in job.outputs:
         instances = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
-        write_tiff(job.outputs["labels"], instances.reshape(shape))
+        write_tiff(job.outputs["labels"], instances.reshape(shape), replace=job.replace)
 
 
 def keep_in_memory(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
@@ -246,9 +246,9 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
             masks, proba = model.predict(planes, return_proba=True) if probabilities else (model.predict(planes), None)
             write(job, masks, proba)
         return job
-    except ImageReadError as exc:
+    except ImageReadError as exc:  # a fault while reading a block of a zarr store
         return Skipped(job.source, str(exc))
-    except (OSError, ValueError, MemoryError, ImportError) as exc:
+    except Exception as exc:  # writing failed (disk full, permissions, a share that errors): the batch goes on
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
         return Failed(job, f"{job.source}: not written ({reason})")
     finally:

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import check_target, find_images, remove_stale_temporaries
+from ..io import find_images
+from ..outputs import OutputPlan, PlanError, check_target, check_writable, remove_stale_temporaries
 from ..zarr_io import SUFFIX as ZARR_SUFFIX
 from ..zarr_io import is_zarr, require_zarr, zarr_stem
 
 __all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "hint_files", "SUFFIXES"]
 
 SUFFIXES = {"mask": ".tif", "probability": "_prob.tif", "labels": "_labels.tif"}
-
-
-class PlanError(ValueError):
-    """A run that cannot start; the message is one line naming the path and the problem."""
 
 
 @dataclass
@@ -37,6 +34,7 @@ class Job:
     outputs: dict[str, Path] = field(default_factory=dict)
     image: np.ndarray | None = None
     result: tuple[np.ndarray, np.ndarray | None] | None = None
+    replace: bool = False  # whether writing may replace an existing output (--overwrite, --skip-existing)
 
     @property
     def is_zarr(self) -> bool:
@@ -66,10 +64,12 @@ def collect(inputs: Sequence[str | Path], *, pattern: str | None = None, recursi
         root = path if path.is_dir() else None if path.is_file() else _glob_root(item)
         try:
             files = find_images([item], pattern=pattern, recursive=recursive)
+            if path.is_dir():  # zarr stores directly inside the folder
+                files += sorted(p for p in path.iterdir() if is_zarr(p) and not p.name.startswith("."))
         except FileNotFoundError as exc:
             raise PlanError(str(exc)) from None
-        if path.is_dir():  # zarr stores directly inside the folder
-            files += sorted(p for p in path.iterdir() if is_zarr(p) and not p.name.startswith("."))
+        except OSError as exc:  # a folder that cannot be listed (permissions, a share that errors)
+            raise PlanError(f"{exc.filename or item}: cannot list it ({exc.strerror or exc})") from None
         nested = own is not None and root is not None and own != root.resolve() and own.is_relative_to(root.resolve())
         for f in files:
             if nested and f.resolve().is_relative_to(own):
@@ -87,20 +87,30 @@ def collect(inputs: Sequence[str | Path], *, pattern: str | None = None, recursi
 
 
 def plan(
-    jobs: list[Job], out: Path, *, probabilities: bool = False, labels: bool = False, overwrite: bool = False, skip_existing: bool = False
+    jobs: list[Job],
+    out: Path,
+    *,
+    probabilities: bool = False,
+    labels: bool = False,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    save_model: Path | None = None,
 ) -> tuple[list[Job], int]:
-    """Give every job its output paths and check them all before any work.
+    """Give every job its output paths and check them all before any work (:class:`igtt.outputs.OutputPlan`).
 
     Refuses (one message, every clash listed) outputs that two inputs would
     share, outputs that would land on an input, outputs that are folders or
     sit below a file, and existing outputs without ``overwrite`` or
-    ``skip_existing``. Removes temporaries an interrupted run left behind.
-    Returns the jobs still to do and how many were skipped as done.
+    ``skip_existing``. ``save_model``: a model file the run also writes
+    (checked with :func:`check_model_target`, and never where a mask goes).
+    Removes temporaries that ended runs left behind. Returns the jobs still to do and how many were skipped as done.
     """
     kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels
-    inputs = {Path(job.source).resolve() for job in jobs}
-    owner: dict[Path, Job] = {}
-    clashes, pending, done = [], [], 0
+    outputs = OutputPlan([job.source for job in jobs], overwrite=overwrite or skip_existing)
+    pending, done, replaced = [], 0, []
+    if save_model is not None:
+        check_model_target(save_model, jobs, overwrite)
+        outputs.add(save_model, "--save-model", kind="model")
     single_store = out.name.endswith(".zarr") and len(jobs) == 1 and jobs[0].is_zarr  # --out masks.ome.zarr
     for job in jobs:
         base = out / job.relative
@@ -108,56 +118,29 @@ def plan(
             if probabilities or labels:
                 raise PlanError(f"{job.source}: --probabilities and --labels are not written for zarr inputs yet; only the mask")
             job.outputs = {"mask": out if single_store else base.parent / (base.name + ZARR_SUFFIX)}
+            if job.outputs["mask"].is_dir() and not is_zarr(job.outputs["mask"]):
+                raise PlanError(f"{job.outputs['mask']}: is a folder, not a zarr store; move it or choose another --out")
         else:
             job.outputs = {kind: base.parent / (base.name + SUFFIXES[kind]) for kind in kinds}
-        for path in job.outputs.values():
-            key = path.resolve()
-            if key in inputs:
-                raise PlanError(f"{path}: output would overwrite an input; choose another --out")
-            if key in owner:
-                clashes.append(f"{owner[key].source} and {job.source} -> {path}")
-            owner[key] = job
-            if path.is_dir() and not (job.is_zarr and is_zarr(path)):
-                raise PlanError(f"{path}: output is a folder; move it or choose another --out")
-            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-            if blocker is not None:
-                raise PlanError(f"{path}: cannot create it, {blocker} is a file, not a folder")
-        exists = [p.exists() for p in job.outputs.values()]
+        exists = [outputs.add(path, job.source, kind="store" if job.is_zarr else "file") for path in job.outputs.values()]
+        job.replace = overwrite or skip_existing
         if all(exists) and skip_existing:
             done += 1
             continue
-        if any(exists) and not overwrite and not skip_existing:
-            raise PlanError(f"{job.outputs['mask']} exists; use --overwrite to replace or --skip-existing to resume")
+        replaced += [path for path, e in zip(job.outputs.values(), exists) if e]
         pending.append(job)
-    if clashes:
-        listed = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
-        raise PlanError(
-            f"{len(clashes)} output name(s) would be shared, nothing written: {listed}. Rename the inputs, "
-            "or give their common folder with --recursive so the outputs mirror their subfolders"
-        )
+    outputs.check(
+        existing=replaced,
+        resume_hint=" or --skip-existing to resume",
+        clash_hint="rename the inputs, or give their common folder with --recursive so the outputs mirror their subfolders",
+    )
     remove_stale_temporaries({p.parent for job in jobs for p in job.outputs.values()})
     return pending, done
 
 
-def check_writable(folder: Path) -> None:
-    """Create ``folder`` if needed and make sure files can be written in it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".igtt-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise PlanError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
-
-
 def check_model_target(path: Path, jobs: Sequence[Job], overwrite: bool) -> None:
-    """A model may be saved at ``path``: not over an input, a folder or a non-model file."""
-    try:
-        check_target(path, protected={Path(job.source).resolve() for job in jobs}, overwrite=overwrite, kind="model")
-    except ValueError as exc:
-        raise PlanError(str(exc)) from None
-
-
+    """A model may be saved at ``path``: not over an input, a folder, a non-model file, or (without ``overwrite``) a model."""
+    check_target(path, protected=[job.source for job in jobs], overwrite=overwrite, kind="model")
 
 
 def hint_files(folder: Path, jobs: Sequence[Job], planned: Sequence[Job] = ()):

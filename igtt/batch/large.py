@@ -45,9 +45,9 @@ def predict_store(job: Job, model, reading: dict, *, block: int = 4096) -> Itera
     image = _open(job, reading)
     indices = list(image.plane_indices())
     keep = [a.get("type") != "channel" for a in image.axes[:-2]]
-    with write_mask_zarr(job.outputs["mask"], image) as out:
+    with write_mask_zarr(job.outputs["mask"], image, replace=job.replace) as out:
         for n, index in enumerate(indices, 1):
-            source = Plane(image.array, tuple(index))
+            source = Plane(image.array, tuple(index), source=str(job.source))
             sink = Plane(out, tuple(i for i, k in zip(index, keep) if k))
             for _ in predict_blocks(model, source, sink, block=block):
                 pass

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .options import App, QuietOpt, err, fail
+from .options import App, QuietOpt, err, fail, plan_outputs
 
 app = App()
 
@@ -26,19 +26,18 @@ def evaluate(
 ):
     """Score predicted masks against ground truth, matching files by stem."""
     from ..evaluate import evaluate_folders, unmatched, write_csv
-    from ..io import check_target
 
     if csv is not None:  # before any work: never over a mask, a ground truth or an existing file
         folders = [d for d in (pred_dir, gt_dir, fov) if d is not None and d.is_dir()]
-        try:
-            check_target(csv, protected=[f for d in folders for f in d.rglob("*") if f.is_file()], overwrite=overwrite)
-        except ValueError as exc:
-            fail(str(exc))
+        plan_outputs([(csv, "--csv")], inputs=[f for d in folders for f in d.rglob("*") if f.is_file()], overwrite=overwrite)
+    skipped: list[str] = []
     try:
-        rows = evaluate_folders(pred_dir, gt_dir, fov_dir=fov)
+        rows = evaluate_folders(pred_dir, gt_dir, fov_dir=fov, skipped=skipped)
         lonely_preds, lonely_truths = unmatched(pred_dir, gt_dir)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    for reason in skipped:
+        err.print(f"[yellow]Skipped[/yellow] {escape(reason)}", highlight=False)
     for what, paths in (("prediction without ground truth", lonely_preds), ("ground truth without prediction", lonely_truths)):
         if paths:
             names = ", ".join(p.name for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
@@ -53,7 +52,12 @@ def evaluate(
     if not quiet:
         Console().print(table)
     if csv is not None:
-        write_csv(csv, rows, columns)
+        try:
+            write_csv(csv, rows, columns, replace=overwrite)
+        except OSError as exc:
+            fail(f"{csv}: not written ({exc.strerror or exc})")
+    if skipped:
+        raise typer.Exit(1)
 
 
 @app.command()

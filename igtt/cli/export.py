@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .options import App, OverwriteOpt, QuietOpt, err, fail
+from .options import App, OverwriteOpt, QuietOpt, err, fail, plan_outputs
 
 app = App()
 
@@ -30,7 +30,7 @@ def export(
     quiet: QuietOpt = False,
 ):
     """Export a saved model as a BioImage.IO model package, to run in bioimageio.core, deepImageJ or ilastik."""
-    from ..io import ImageReadError, check_target, read_image
+    from ..io import ImageReadError, read_image
     from ..model import IGTT
     from ..zoo import export_bioimageio, require_bioimageio
 
@@ -40,10 +40,7 @@ def export(
         fail(str(exc))
     if bioimageio.suffix.lower() != ".zip":
         fail(f"{bioimageio}: a BioImage.IO package is a .zip file; give a name ending in .zip")
-    try:
-        check_target(bioimageio, protected=[p for p in (model, sample) if p is not None], overwrite=overwrite)
-    except ValueError as exc:
-        fail(str(exc))
+    plan_outputs([(bioimageio, "--bioimageio")], inputs=[p for p in (model, sample) if p is not None], overwrite=overwrite)
     try:
         trained = IGTT.load(model, device="cpu")
     except (ValueError, FileNotFoundError, OSError) as exc:

@@ -15,7 +15,7 @@ from typer.core import TyperCommand, TyperGroup
 from ..config import KINDS, PRESETS
 from ..io import MAX_PIXELS
 
-__all__ = ["App", "err", "fail", "progress_bar", "Foreground", "Device", "Preset", "Objects", "MAX_PIXELS"]
+__all__ = ["App", "err", "fail", "progress_bar", "check_folder", "plan_outputs", "OverwriteOpt", "Foreground", "Device", "Preset", "Objects", "MAX_PIXELS"]
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -114,15 +114,26 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 
 def check_folder(out: Path, figures: bool = False) -> None:
     """The output folder can be written (and matplotlib is there when figures are drawn), or one line and exit."""
-    from ..batch import PlanError, check_writable
+    from ..outputs import PlanError, check_writable
 
     try:
-        check_writable(out)
         if figures:
             from ..study.plots import require_matplotlib
 
             require_matplotlib()
+        check_writable(out)
     except (PlanError, ImportError) as exc:
+        fail(str(exc))
+
+
+def plan_outputs(outputs, *, inputs, overwrite: bool, kind: str = "file") -> list[Path]:
+    """Check a command's ``(path, source)`` outputs before any work (:func:`igtt.outputs.plan_outputs`), or one line and exit."""
+    from ..outputs import PlanError
+    from ..outputs import plan_outputs as plan
+
+    try:
+        return plan(outputs, inputs=inputs, overwrite=overwrite, kind=kind)
+    except PlanError as exc:
         fail(str(exc))
 
 

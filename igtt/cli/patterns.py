@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..io import ImageReadError, read_image
-from .options import OUT, App, Device, DeviceOpt, QuietOpt, SeedOpt, check_folder, err, fail
+from .options import OUT, App, Device, DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, check_folder, err, fail, plan_outputs
 
 app = App()
 
@@ -29,6 +29,7 @@ def patterns(
     channel: Annotated[Optional[int], typer.Option(help="Channel for RGB images.")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ):
     """Feature patterns (papers' Algorithm 1) and difference images of trained networks.
@@ -50,6 +51,8 @@ def patterns(
         fail(str(exc))
     if raw.ndim != 2:
         fail(f"{image}: patterns need one 2D image, got shape {raw.shape}")
+    planned = [(out / f"{path.stem}_patterns.png", path) for path in model] + [(out / "differences.png", "the comparison")] * (len(model) > 1)
+    plan_outputs(planned, inputs=[image, *model], overwrite=overwrite)
     check_folder(out, figures=True)
     masks = {}
     for path in model:

@@ -163,9 +163,9 @@ def segment(
     try:
         batch.check_writable(out.parent if out.name.endswith(".zarr") else out)  # --out masks.ome.zarr: one store
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
-        if save_model is not None:
-            batch.check_model_target(save_model, jobs, overwrite)
-        pending, done = batch.plan(jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing)
+        pending, done = batch.plan(
+            jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing, save_model=save_model
+        )
         painted = batch.hint_files(hints, jobs, pending) if hints is not None else None
         if scheduler is not None:  # before any training: the cluster must be there
             from ..batch.cluster import connect

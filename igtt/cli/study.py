@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..io import ImageReadError, find_images, read_image, write_tiff
-from .options import App, Device, DeviceOpt, QuietOpt, SeedOpt, check_folder, err, fail, progress_bar
+from .options import App, Device, DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, check_folder, err, fail, plan_outputs, progress_bar
 
 DEFAULT_LABELS = ["CL", "RCL:flip=0.45", "RCL:sample=0.1", "PCL:skeleton", "PCL:dilate", "PCL:erode", "RL:0.5"]
 SPECS_HELP = (
@@ -48,6 +49,16 @@ def _each_label(files: list[Path], n_classes: int, failed: list[Path]):
             failed.append(path)
 
 
+@contextmanager
+def _writing(path: Path, failed: list[Path]):
+    """One file's outputs: a fault while writing them (disk full, permissions) is one line, and the batch goes on."""
+    try:
+        yield
+    except OSError as exc:
+        err.print(f"[red]Failed:[/red] {escape(f'{path}: not written ({exc.strerror or exc})')}", highlight=False)
+        failed.append(path)
+
+
 def _label_files(inputs: list[str]) -> list[Path]:
     try:
         files = find_images(inputs)
@@ -77,6 +88,7 @@ def noise(
     label: Annotated[str, typer.Option(help=SPECS_HELP)] = "RCL:flip=0.45",
     classes: ClassesOpt = 2,
     seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ):
     """Write noisy versions of label images: RCL, PCL or RL (papers' Table 1).
@@ -90,6 +102,8 @@ def noise(
 
     spec = _spec(label)
     files = _label_files(masks)
+    suffixes = [".tif"] + ["_valid.tif"] * spec.has_valid_mask
+    plan_outputs([(out / f"{f.stem}{sfx}", f) for f in files for sfx in suffixes], inputs=files, overwrite=overwrite)
     check_folder(out)
     rng = np.random.default_rng(seed)
     table = Table(title=f"igtt noise {spec.text}")
@@ -99,9 +113,12 @@ def noise(
     for path, clean in _each_label(files, classes, failed):
         noisy, valid = spec.make(clean, rng, classes)
         scale = 255 if classes == 2 else 1
-        write_tiff(out / f"{path.stem}.tif", (np.asarray(noisy) * scale).astype(np.uint8))
-        if valid is not None:
-            write_tiff(out / f"{path.stem}_valid.tif", valid.astype(np.uint8) * 255)
+        with _writing(path, failed):
+            write_tiff(out / f"{path.stem}.tif", (np.asarray(noisy) * scale).astype(np.uint8), replace=overwrite)
+            if valid is not None:
+                write_tiff(out / f"{path.stem}_valid.tif", valid.astype(np.uint8) * 255, replace=overwrite)
+        if path in failed:
+            continue
         counts = transition_counts(clean, noisy, n_classes=classes, valid=valid)
         q = ntm_from_counts(counts)
         wrong = 1 - np.trace(counts) / max(counts.sum(), 1)
@@ -131,6 +148,7 @@ def density(
     classes: ClassesOpt = 2,
     example: Annotated[bool, typer.Option("--example", help="Draw the papers' circle-in-rectangle figure (Fig. 10).")] = False,
     seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ):
     """Spatial density maps (meta-structures) of label images: heatmaps and density curves.
@@ -144,6 +162,10 @@ def density(
 
     if not labels and not example:
         fail("give label images, or --example for the papers' circle-in-rectangle figure")
+    files = _label_files(labels) if labels else []
+    planned = [(out / "figure10.png", "--example")] * example
+    planned += [(out / f"{f.stem}_density{sfx}", f) for f in files for sfx in (".tif", ".png")]
+    plan_outputs(planned, inputs=files, overwrite=overwrite)
     check_folder(out, figures=True)
     written = []
     if example:
@@ -153,17 +175,20 @@ def density(
         outlines = outline_positions(circle_in_rectangle(), r)
         written.append(density_figure(shown, maps, out / "figure10.png", row=r, outlines=outlines, h=h))
     failed: list[Path] = []
-    for path, lab in _each_label(_label_files(labels) if labels else [], classes, failed):
+    for path, lab in _each_label(files, classes, failed):
         if row is not None and row >= lab.shape[0]:
-            fail(f"{path}: --row {row} is outside the image ({lab.shape[0]} rows)")
+            err.print(f"[red]Skipped:[/red] {escape(f'{path}: --row {row} is outside the image ({lab.shape[0]} rows)')}", highlight=False)
+            failed.append(path)
+            continue
         maps = density_maps(lab, h, n_classes=classes)
-        write_tiff(out / f"{path.stem}_density.tif", maps)
         r = lab.shape[0] // 2 if row is None else row
         names = [f"class {m}" for m in range(classes)] if classes > 2 else ["foreground"]
         planes = maps if classes > 2 else maps[1:]
         shown = {f"{path.stem}: {n}": (lab == (m if classes > 2 else 1)) for m, n in enumerate(names)}
         figure = {key: plane for key, plane in zip(shown, planes)}
-        written.append(density_figure(shown, figure, out / f"{path.stem}_density.png", row=r, outlines=outline_positions(lab, r), h=h))
+        with _writing(path, failed):
+            write_tiff(out / f"{path.stem}_density.tif", maps, replace=overwrite)
+            written.append(density_figure(shown, figure, out / f"{path.stem}_density.png", row=r, outlines=outline_positions(lab, r), h=h))
     if not quiet:
         for path in written:
             err.print(f"wrote {escape(str(path))}", highlight=False)
@@ -199,6 +224,7 @@ def study_noise(
     dynamic: Annotated[bool, typer.Option("--dynamic", help="Redraw every random label (RCL, RL) each epoch (Theorem 3).", rich_help_panel=TRAINING)] = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ):
     """Train one network per label type and score each on a test split against the clean masks.
@@ -209,7 +235,7 @@ def study_noise(
     model's) and models/*.igtt.
     """
     from ..config import Config
-    from ..study.runner import load_pairs, run_study
+    from ..study.runner import load_pairs, run_study, study_outputs
 
     if architecture not in ("unet", "deeplabv3plus"):
         fail(f"--architecture must be unet or deeplabv3plus, got {architecture!r}")
@@ -229,6 +255,8 @@ def study_noise(
         images, masks = images[:limit], masks[:limit]
     if len(images) < 2:
         fail(f"{data_dir}: a study needs at least 2 image/mask pairs, found {len(images)}")
+    inputs = [f for folder in (data_dir / images_dir, data_dir / masks_dir) for f in folder.rglob("*") if f.is_file()]
+    plan_outputs(study_outputs(specs, out, architecture=architecture, n_classes=classes), inputs=inputs, overwrite=overwrite)
     check_folder(out, figures=True)
     config = Config(
         encoder="resnet18",  # the papers' study: a ResNet U-Net

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..config import Config
 from ..images import normalize
-from ..io import atomic_path, find_images, images_by_stem, read_image
+from ..io import find_images, images_by_stem, read_image
+from ..outputs import atomic_path
 from .ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
 from .specs import LabelSpec
 
-__all__ = ["StudyResult", "load_pairs", "split_pairs", "run_study", "write_tables"]
+__all__ = ["StudyResult", "load_pairs", "split_pairs", "run_study", "study_outputs", "write_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,17 @@ def run_study(
     if out is not None:
         _write_figures(results, first_labels, first_predictions, out)
     return results
+
+
+def study_outputs(specs: Sequence[LabelSpec], out, *, architecture: str = "unet", n_classes: int = 2) -> list[tuple[Path, str]]:
+    """Every file :func:`run_study` writes in ``out``, with the label type that makes it (to plan them before any work)."""
+    out = Path(out)
+    files = [(out / name, "the study") for name in ("results.csv", "results.md", "curves.png", "labels.png")]
+    if any(spec.kind == "CL" for spec in specs) and len(specs) > 1:
+        files.append((out / "differences.png", "the study"))
+    if architecture == "unet" and n_classes == 2:
+        files += [(out / "models" / f"{_safe(spec.name)}.igtt", spec.name) for spec in specs]
+    return files
 
 
 def _safe(name: str) -> str:

@@ -40,6 +40,11 @@ class LabelSpec:
         return self.text + (" (dynamic)" if self.dynamic and "dynamic" not in self.text else "")
 
     @property
+    def has_valid_mask(self) -> bool:
+        """Whether :meth:`make` also gives the pixels that count (random sampling with an ignore mask)."""
+        return self.kind == "RCL" and "sample" in dict(self.params)
+
+    @property
     def random(self) -> bool:
         return self.kind in ("RCL", "RL")
 

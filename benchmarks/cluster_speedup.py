@@ -27,7 +27,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from igtt import IGTT  # noqa: E402
 from igtt.cli import app  # noqa: E402
-from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
 
 
 def predict(folder: Path, model: Path, out: Path, *extra: str) -> float:

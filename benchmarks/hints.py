@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from segment_quality import load_folder  # noqa: E402
 
 import igtt  # noqa: E402
-from igtt.hints import BACKGROUND, OBJECT  # noqa: E402
-from igtt.metrics import scores  # noqa: E402
+from igtt.training.hints import BACKGROUND, OBJECT  # noqa: E402
+from igtt.io.metrics import scores  # noqa: E402
 
 EDGE = 3  # strokes stay this far from an edge of the truth
 

@@ -25,7 +25,7 @@ import tifffile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from igtt import IGTT  # noqa: E402
-from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
 
 
 def main(argv=None):

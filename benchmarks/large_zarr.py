@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
 
 TILE = 1024
 
@@ -70,7 +70,7 @@ def compute_limit(threads: int) -> float:
     import torch
 
     from igtt import Config
-    from igtt.network import prepare, unet_for
+    from igtt.nn.network import prepare, unet_for
 
     torch.set_num_threads(threads)
     net = prepare(unet_for(Config()), torch.device("cpu")).eval()

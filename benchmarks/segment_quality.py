@@ -42,10 +42,10 @@ from skimage import exposure, filters, morphology, transform
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import igtt  # noqa: E402
-from igtt.images import orient  # noqa: E402
-from igtt.io import find_images, read_image  # noqa: E402
-from igtt.metrics import scores  # noqa: E402
-from igtt.start import start_labels  # noqa: E402
+from igtt.starts.images import orient  # noqa: E402
+from igtt.io.files import find_images, read_image  # noqa: E402
+from igtt.io.metrics import scores  # noqa: E402
+from igtt.starts.start import start_labels  # noqa: E402
 
 
 def load_folder(folder: Path, limit: int | None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from igtt.synthetic import make_filaments, make_nuclei
+from igtt.io.synthetic import make_filaments, make_nuclei
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,7 +10,7 @@ from .config import PRESETS, Config, preset  # noqa: E402
 
 __all__ = ["IGTT", "Config", "PRESETS", "Progress", "preset", "segment", "__version__"]
 
-_LAZY = {"IGTT": "model", "segment": "api", "Progress": "train"}
+_LAZY = {"IGTT": "model", "segment": "api", "Progress": "training.train"}
 
 
 def __getattr__(name):

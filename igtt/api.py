@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from .config import Config, preset
 from .model import IGTT
-from .train import Progress
+from .training.train import Progress
 
 __all__ = ["segment"]
 
@@ -14,9 +14,9 @@ __all__ = ["segment"]
 def segment(
     images,
     *,
-    foreground: str = "bright",
-    seed: int = 0,
-    device: str = "auto",
+    foreground: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
     config: Config | str | None = None,
     progress: Callable[[Progress], None] | None = None,
     **changes,
@@ -26,12 +26,15 @@ def segment(
     Parameters
     ----------
     images : (M, N) ndarray, (planes, M, N) ndarray or sequence of (M, N) ndarray
-    foreground : {"bright", "dark", "auto"}
-        Polarity of the objects.
-    seed : int
-    device : {"auto", "cpu", "cuda", "mps"}
+    foreground : {"bright", "dark", "auto"}, optional
+        Polarity of the objects (default: the config's; ``bright`` in every preset).
+    seed : int, optional
+        Default: the config's (0 in every preset).
+    device : {"auto", "cpu", "cuda", "mps"}, optional
+        Default: the config's (``auto`` in every preset).
     config : Config or preset name, optional
-        ``foreground``, ``seed`` and ``device`` given here replace its fields.
+        Default ``"default"``. ``foreground``, ``seed``, ``device`` and the
+        ``changes`` given here replace its fields; those left out keep its values.
     progress : callable, optional
         Called with every epoch's :class:`Progress`.
     **changes
@@ -44,5 +47,6 @@ def segment(
     """
     if config is None or isinstance(config, str):
         config = preset(config or "default")
-    model = IGTT(config.replace(foreground=foreground, seed=seed, device=device, **changes))
+    given = {k: v for k, v in dict(foreground=foreground, seed=seed, device=device).items() if v is not None}
+    model = IGTT(config.replace(**given, **changes))
     return model.fit(images, progress=progress).predict(images)

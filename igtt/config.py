@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Config", "PRESETS", "preset"]
 
-STARTS = ("objects", "contrast", "otsu", "black")
+STARTS = ("objects", "black")
 KINDS = ("auto", "blobs", "lines")
 
 # What each kind of object changes, where the field is left at None (measured reasons in the README):
@@ -38,16 +38,14 @@ class Config:
     objects : {"auto", "blobs", "lines"}
         The kind of structure: ``blobs`` (compact objects: nuclei, cells,
         mitochondria), ``lines`` (vessels, filaments, ER, membranes), or
-        ``auto``: decided from the images (:func:`igtt.objects.detect_kind`).
+        ``auto``: decided from the images (:func:`igtt.starts.kinds.detect_kind`).
     object_size : float or None
         Typical blob diameter, or width of the widest lines, in pixels;
         ``None`` estimates it from the images.
-    start : {"objects", "contrast", "otsu", "black"}
+    start : {"objects", "black"}
         Where the pseudo-labels start. ``objects``: the start built for the
-        kind of object (:mod:`igtt.blobs`, :mod:`igtt.lines`). ``black``: all
-        background (the paper). ``otsu``: Otsu's threshold of each image.
-        ``contrast``: confident foreground and background from the local
-        contrast (:func:`igtt.start.contrast_labels`).
+        kind of object (:mod:`igtt.starts.blobs`, :mod:`igtt.starts.lines`). ``black``: all
+        background (the paper).
     refresh : {"none", "dmi"}
         How pseudo-labels change after each epoch. ``dmi`` (the paper):
         predict, pick the threshold by the DMI criterion, then EMS. ``none``:
@@ -68,13 +66,13 @@ class Config:
     crf_weight : float or None
         Weight of the Potts (dense CRF) term on all pixels, which moves the
         boundaries of the prediction onto intensity edges
-        (:func:`igtt.losses.potts_loss`); ``None``: the kind's default.
+        (:func:`igtt.nn.losses.potts_loss`); ``None``: the kind's default.
     zoom : float or None
         Smallest random zoom-out of the training crops (1 = none); ``None``:
         the kind's default.
     subtract_background : bool or None
         Feed the network the image minus its background at the object size
-        (a grey opening, :class:`igtt.blobs.Background`), so that glow and
+        (a grey opening, :class:`igtt.starts.blobs.Background`), so that glow and
         uneven illumination larger than the objects are gone before it
         learns; ``None``: the kind's default.
     mask_threshold : float or "dmi"
@@ -85,7 +83,7 @@ class Config:
     steps_per_epoch : int
         ``steps_per_epoch = 0`` means one pass over the images per epoch.
     encoder, encoder_depth, decoder_channels, encoder_weights :
-        The smp U-Net (see :func:`igtt.network.build_unet`).
+        The smp U-Net (see :func:`igtt.nn.network.build_unet`).
     optimizer, lr, momentum, weight_decay, lr_step, lr_gamma :
         ``lr_step > 0`` multiplies the learning rate by ``lr_gamma`` every
         ``lr_step`` epochs.
@@ -95,7 +93,7 @@ class Config:
     tile_size, tile_overlap :
         Tiled inference.
     hint_share : float
-        With hints (:mod:`igtt.hints`): the largest share of each class's
+        With hints (:mod:`igtt.training.hints`): the largest share of each class's
         loss weight in an image that the hints correcting the start carry,
         reached when they contradict the start everywhere; it shrinks as the
         start agrees with them (0 < share < 1).
@@ -106,7 +104,7 @@ class Config:
         ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
     precision : {"auto", "float32", "bfloat16"}
         ``auto``: bfloat16 autocast on CPUs that compute it natively (AMX,
-        AVX-512 BF16), else float32 (see :func:`igtt.network.use_bfloat16`).
+        AVX-512 BF16), else float32 (see :func:`igtt.nn.network.use_bfloat16`).
     """
 
     foreground: str = "bright"

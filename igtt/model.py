@@ -9,27 +9,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .blobs import StartLabels
-from .blocks import is_lazy, predict_lazy
 from .config import Config
-from .field import expand_mask, field_step, out_of_field
-from .hints import as_hint_list, polarity_from_hints
-from .images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
-from .infer import predict_tiled
-from .network import for_inference, prepare, resolve_device, unet_for, use_bfloat16
-from .network_input import NetworkInput
-from .objects import FALLBACK_SIZE, detect_kind, estimate_size
-from .postprocess import fill_small_holes
-from .start import start_labels
-from .threshold import covers_brighter, threshold_search
-from .train import Progress, iter_fit
+from .io.blocks import is_lazy, predict_lazy
+from .nn.infer import predict_with
+from .nn.network import for_inference, prepare, resolve_device, unet_for
+from .nn.network_input import NetworkInput
+from .nn.postprocess import clean_mask
+from .starts.field import field_step
+from .starts.images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
+from .starts.kinds import resolve_objects
+from .starts.labels import StartLabels
+from .starts.start import start_labels
+from .training import paper
+from .training.hints import as_hint_list, polarity_from_hints
+from .training.train import Progress, iter_fit
 
 __all__ = ["IGTT"]
 
 log = logging.getLogger(__name__)
-
-_MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
-
 
 class IGTT:
     """A U-Net trained without labels on the images it is to segment.
@@ -76,13 +73,13 @@ class IGTT:
             when the images are blocks of one larger image.
         hints : array or sequence of arrays, optional
             Strokes painted on the images, shaped like them: 0 no hint,
-            1 object, 2 background (:mod:`igtt.hints`). They override the
+            1 object, 2 background (:mod:`igtt.training.hints`). They override the
             label-free start and, with ``foreground="auto"``, decide the polarity.
 
         Raises
         ------
         ValueError, TypeError
-            Bad images (see :func:`igtt.images.as_image_list`) or hints.
+            Bad images (see :func:`igtt.starts.images.as_image_list`) or hints.
         """
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
@@ -151,17 +148,7 @@ class IGTT:
 
     def _resolve_objects(self, oriented: list[np.ndarray]) -> None:
         """Decide the kind of object and its size (given, or estimated from the images)."""
-        c = self.config
-        oriented = [o for o in oriented if min(o.shape) >= _MIN_SIDE]  # a sliver says nothing about objects
-        self.objects_ = c.objects if c.objects != "auto" else (detect_kind(oriented) if oriented else "blobs")
-        resolved = c.for_kind(self.objects_)
-        needs_size = resolved.start == "objects" or resolved.subtract_background
-        self.object_size_ = None
-        if needs_size:
-            size = c.object_size
-            if size is None and oriented:
-                size = estimate_size(oriented, self.objects_)
-            self.object_size_ = float(size) if size is not None and np.isfinite(size) else FALLBACK_SIZE[self.objects_]
+        self.objects_, self.object_size_ = resolve_objects(oriented, self.config)
         log.info("objects: %s, size %s px", self.objects_, self.object_size_)
 
     def _resolved(self) -> Config:
@@ -195,8 +182,8 @@ class IGTT:
         per-image threshold search of the paper followed by a polarity check
         (the mask must cover the brighter side of the oriented image). Holes
         smaller than a typical object are filled
-        (:func:`igtt.postprocess.fill_small_holes`), and pixels
-        outside the field of view (:func:`igtt.field.out_of_field`) are
+        (:func:`igtt.nn.postprocess.fill_small_holes`), and pixels
+        outside the field of view (:func:`igtt.starts.field.out_of_field`) are
         background. No ground truth is used anywhere.
 
         Images are scaled tile by tile, so a 16-bit image is never held as
@@ -204,7 +191,7 @@ class IGTT:
 
         With ``return_proba=True`` returns ``(masks, probabilities)``;
         ``ranges`` as in :meth:`iter_fit`. A zarr or dask array is read block
-        by block (:func:`igtt.blocks.predict_lazy`); only the mask is held.
+        by block (:func:`igtt.io.blocks.predict_lazy`); only the mask is held.
         """
         self._check_fitted()
         if is_lazy(images) and not return_proba:  # zarr, dask: block by block, scaled like the whole
@@ -221,7 +208,7 @@ class IGTT:
             if return_proba:
                 probas.append(proba)
             del proba  # free the float map before the label-hungry clean-up
-            masks.append(self._clean(mask, small, step))
+            masks.append(clean_mask(mask, small, step))
         if return_proba:
             return restore_shape(masks, images), restore_shape(probas, images)
         return restore_shape(masks, images)
@@ -230,7 +217,7 @@ class IGTT:
         """The intensity scaling of a large image from its strided view ``image[::step, ::step]``: ``(lo, hi, gain)``.
 
         Pass it as ``ranges=`` to :meth:`predict` blocks of that image, so
-        every block is scaled like the whole (:func:`igtt.blocks.predict_blocks`).
+        every block is scaled like the whole (:func:`igtt.io.blocks.predict_blocks`).
         """
         self._check_fitted()
         lo, hi = intensity_range(view)
@@ -250,41 +237,19 @@ class IGTT:
         if scaling.hi <= scaling.lo:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
-        c = self.config
         if self._folded is None or self._folded[0] is not self.net:
             self._folded = (self.net, for_inference(self.net))
-        return predict_tiled(
-            self._folded[1],
-            image,
-            device=device,
-            tile_size=c.tile_size,
-            tile_overlap=c.tile_overlap,
-            bfloat16=use_bfloat16(c.precision, device),
-            transform=scaling,
-        )
+        return predict_with(self._folded[1], image, self.config, device, transform=scaling)
 
     def _threshold(self, proba: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
         config = self._resolved()
-        if config.mask_threshold != "dmi":
-            return proba > float(config.mask_threshold)
-        mask = threshold_search(torch.from_numpy(proba)[None], n_thresholds=config.n_thresholds)[0][0].numpy()
-        if not covers_brighter(mask[::step, ::step], small):
-            np.logical_not(mask, out=mask)
-        return mask
-
-    @staticmethod
-    def _clean(mask: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
-        if not mask.any():
-            return mask
-        mask = fill_small_holes(mask)
-        field = out_of_field(small)
-        if field.any():
-            mask &= ~expand_mask(field, step, mask.shape)
-        return mask
+        if config.mask_threshold == "dmi":
+            return paper.dmi_mask(proba, small, step, n_thresholds=config.n_thresholds)
+        return proba > float(config.mask_threshold)
 
     # -- persistence --------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write weights, config, polarity and version to one file, atomically (:func:`igtt.model_file.save`).
+        """Write weights, config, polarity and version to one file, atomically (:func:`igtt.io.model_file.save`).
 
         An existing model file at ``path`` is replaced; any other existing
         file (an image, a folder) is never written over.
@@ -294,15 +259,15 @@ class IGTT:
         ValueError
             ``path`` is a folder or an existing file that is not a model.
         """
-        from .model_file import save
+        from .io.model_file import save
 
         self._check_fitted()
         return save(self, path)
 
     @classmethod
     def load(cls, path, *, device: str | None = None) -> IGTT:
-        """Read a model written by :meth:`save`; ``device`` overrides the saved one (:func:`igtt.model_file.load`)."""
-        from .model_file import load
+        """Read a model written by :meth:`save`; ``device`` overrides the saved one (:func:`igtt.io.model_file.load`)."""
+        from .io.model_file import load
 
         return load(cls, path, device=device)
 

@@ -209,7 +209,7 @@ class IGTTWidget(Container):
 
     def _on_event(self, event, several: bool):
         from igtt import batch
-        from igtt.train import Progress
+        from igtt.training.train import Progress
 
         if isinstance(event, Progress):
             self._progress.max = event.n_epochs

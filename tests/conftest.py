@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import igtt
-from igtt.synthetic import make_nuclei
+from igtt.io.synthetic import make_nuclei
 
 # A configuration small enough for a test to train in about a second on a CPU.
 TINY = dict(

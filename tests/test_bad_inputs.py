@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import igtt
 from igtt.cli import app
-from igtt.synthetic import make_nuclei
+from igtt.io.synthetic import make_nuclei
 
 from .conftest import TINY
 

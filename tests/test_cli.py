@@ -4,7 +4,7 @@ import tifffile
 from typer.testing import CliRunner
 
 from igtt.cli import app
-from igtt.synthetic import make_nuclei
+from igtt.io.synthetic import make_nuclei
 
 runner = CliRunner()
 
@@ -180,7 +180,7 @@ def test_info_and_help():
 def test_outputs_get_ordinary_file_permissions(tmp_path):
     import os
 
-    from igtt.io import write_tiff
+    from igtt.io.files import write_tiff
 
     path = write_tiff(tmp_path / "m.tif", np.zeros((4, 4), np.uint8))
     umask = os.umask(0)
@@ -237,7 +237,7 @@ def test_evaluate_csv_never_writes_over_a_mask_or_ground_truth(tmp_path):
 
 
 def test_objects_are_detected_or_taken_from_the_command_line(tmp_path):
-    from igtt.synthetic import make_filaments
+    from igtt.io.synthetic import make_filaments
 
     (tmp_path / "lines").mkdir()
     for i in range(2):

@@ -9,7 +9,7 @@ distributed = pytest.importorskip("distributed")
 
 from igtt import IGTT  # noqa: E402
 from igtt.cli import app  # noqa: E402
-from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
 
 runner = CliRunner()
 

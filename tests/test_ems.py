@@ -6,7 +6,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
-from igtt.ems import extract_meta_structure, random_keep, random_shift
+from igtt.training.ems import extract_meta_structure, random_keep, random_shift
 
 masks = arrays(bool, st.tuples(st.integers(1, 40), st.integers(1, 40)))
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from igtt import IGTT
-from igtt.blobs import StartLabels
-from igtt.hints import (
+from igtt.starts.blobs import StartLabels
+from igtt.training.hints import (
     BACKGROUND,
     OBJECT,
     UNHINTED_WEIGHT,
@@ -15,8 +15,10 @@ from igtt.hints import (
     polarity_from_hints,
     start_trust,
 )
-from igtt.synthetic import make_nuclei
-from igtt.train import PseudoLabels
+from igtt.io.synthetic import make_nuclei
+from igtt.training import paper
+from igtt.training.hints import HintedLabels
+from igtt.training.labels import PseudoLabels
 
 
 def test_hints_are_checked_against_their_images():
@@ -54,7 +56,7 @@ def test_hints_keep_their_label_and_corrections_weigh_a_share_of_their_class(tin
     hint[20:22, 20:30] = OBJECT  # agrees with the start: no more weight than the start's
     hint[35:37, 0:10] = BACKGROUND
     config = tiny_config.replace(ems=ems, p_background=0.5, hint_share=0.5)
-    labels = PseudoLabels([start], config, np.random.default_rng(0), [hint], keep_start=True)
+    labels = HintedLabels([start], [hint], config, np.random.default_rng(0), keep_start=True)
     assert 0.05 <= labels.trust < 1  # half the hints contradict the start
     corrective = labels.corrections[0]
     assert corrective.sum() == 2 * 8 + 2 * 8 and not corrective[20:22, 20:30].any()
@@ -66,11 +68,11 @@ def test_hints_keep_their_label_and_corrections_weigh_a_share_of_their_class(tin
         assert (weight[(hint > 0) & ~corrective] <= 1.0 + 1e-6).all()
         for value, cls in ((OBJECT, 1), (BACKGROUND, 0)):
             new = (hint == value) & corrective
-            rest = weight[(target == cls) & ~new].sum()
-            each = max(labels.trust, share / (1 - share) * rest / new.sum())  # never below a start pixel's weight
-            assert weight[new] == pytest.approx(each, rel=1e-4)
-    labels.refresh([np.ones(fg.shape, np.float32)], [np.where(fg, 0.9, 0.1).astype(np.float32)])
-    assert labels.foreground[0][hint == OBJECT].all() and not labels.foreground[0][hint == BACKGROUND].any()
+            assert np.ptp(weight[new]) == 0 and weight[new][0] >= labels.trust  # alike, never below a start pixel
+            if weight[new][0] > labels.trust:  # then together they hold the share of their class's weight
+                assert weight[new].sum() / weight[target == cls].sum() == pytest.approx(share, rel=1e-4)
+    paper.refresh(labels, [np.ones(fg.shape, np.float32)], [np.where(fg, 0.9, 0.1).astype(np.float32)], n_thresholds=20)
+    assert labels.labels.foreground[0][hint == OBJECT].all() and not labels.labels.foreground[0][hint == BACKGROUND].any()
 
 
 def test_trust_in_the_start_follows_its_agreement_with_the_hints():
@@ -103,19 +105,19 @@ def test_a_start_the_hints_contradict_is_set_aside_in_a_fit_not_in_a_refine(tiny
     start = StartLabels(mask=fg, foreground=fg, background=~fg)
     hint = np.zeros(fg.shape, np.uint8)
     hint[20:30:2, 5:25], hint[0:10:2, 5:25] = OBJECT, BACKGROUND  # the opposite of the start, 100 px each
-    labels = PseudoLabels([start] * 3, tiny_config, np.random.default_rng(0), [hint, hint, None])
+    labels = HintedLabels([start] * 3, [hint, hint, None], tiny_config, np.random.default_rng(0))
     assert labels.trust < 0.5 and labels.hints_only  # 200 px of each kind
-    few = PseudoLabels([start, start], tiny_config, np.random.default_rng(0), [hint, None])
+    few = HintedLabels([start, start], [hint, None], tiny_config, np.random.default_rng(0))
     assert few.trust < 0.5 and not few.hints_only  # 100 px of each: too few to replace the start
     target, weight = labels.draw(0)
     expected = hints_only_labels(hint, hint.shape)
     assert np.array_equal(target, expected[0]) and np.array_equal(weight, expected[1])
     assert not labels.draw(2)[1].any()  # an image without hints teaches nothing
     assert np.array_equal(labels.preview(0), hint)
-    kept = PseudoLabels([start], tiny_config, np.random.default_rng(0), [hint], keep_start=True)
+    kept = HintedLabels([start], [hint], tiny_config, np.random.default_rng(0), keep_start=True)
     assert not kept.hints_only and kept.draw(0)[1][fg & (hint == 0)].all()
     agreeing = np.where(hint == OBJECT, BACKGROUND, np.where(hint == BACKGROUND, OBJECT, 0)).astype(np.uint8)
-    assert not PseudoLabels([start], tiny_config, np.random.default_rng(0), [agreeing]).hints_only
+    assert not HintedLabels([start], [agreeing], tiny_config, np.random.default_rng(0)).hints_only
 
 
 def _two_kinds_of_disc(rng):

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from igtt.field import out_of_field
-from igtt.images import as_image_list, detect_polarity, normalize, orient
-from igtt.start import contrast_labels
+from igtt.starts.field import out_of_field
+from igtt.starts.images import as_image_list, detect_polarity, normalize, orient
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
@@ -62,16 +61,6 @@ def test_orient_inverts_dark_objects_and_detects_polarity(nuclei_images):
     assert detect_polarity([np.zeros((4, 4))]) == "bright"
 
 
-def test_contrast_labels_are_mostly_right(nuclei_images):
-    (images, masks) = nuclei_images
-    oriented, _ = orient(images, "bright")
-    for image, truth in zip(oriented, masks):
-        fg, bg = contrast_labels(image)
-        assert not (fg & bg).any()
-        assert (fg & truth).sum() > 0.65 * fg.sum()
-        assert (bg & ~truth).sum() > 0.95 * bg.sum()
-
-
 def test_out_of_field_finds_a_padded_border_only():
     rng = np.random.default_rng(0)
     image = rng.uniform(0.2, 0.6, (100, 100)).astype(np.float32)
@@ -82,7 +71,7 @@ def test_out_of_field_finds_a_padded_border_only():
 
 
 def test_fill_small_holes_fills_nucleoli_but_not_network_loops():
-    from igtt.postprocess import fill_small_holes
+    from igtt.nn.postprocess import fill_small_holes
 
     mask = np.zeros((120, 120), bool)
     yy, xx = np.mgrid[:120, :120]
@@ -98,7 +87,7 @@ def test_fill_small_holes_fills_nucleoli_but_not_network_loops():
 def test_typical_radius_in_strips_equals_the_whole_image_transform(monkeypatch):
     from scipy import ndimage as ndi
 
-    from igtt import postprocess
+    from igtt.nn import postprocess
 
     mask = ndi.gaussian_filter(np.random.default_rng(3).random((260, 90)), 3) > 0.5
     regions, n = ndi.label(mask)

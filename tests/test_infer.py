@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from igtt.infer import pad_to_multiple, predict_tiled, tile_layout
+from igtt.nn.infer import pad_to_multiple, predict_tiled, tile_layout
 
 
 @pytest.mark.parametrize("length", [10, 32, 100, 1000, 1025, 1100, 4352, 4608, 16384])

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from igtt.losses import dmi_loss, joint_matrix, masked_balanced_bce, soft_iou_loss
+from igtt.nn.losses import dmi_loss, joint_matrix, masked_balanced_bce, soft_iou_loss
 
 EPS = 1e-6
 

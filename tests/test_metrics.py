@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from igtt.metrics import confusion, roc_auc, scores
+from igtt.io.metrics import confusion, roc_auc, scores
 
 
 def test_scores_by_hand():

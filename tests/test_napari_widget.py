@@ -7,7 +7,7 @@ napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from igtt import config as config_module  # noqa: E402
-from igtt.synthetic import make_nuclei  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
 

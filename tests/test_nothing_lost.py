@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 import igtt
 from igtt.cli import app
-from igtt.outputs import OutputPlan, PlanError, atomic_path, remove_stale_temporaries
-from igtt.synthetic import make_nuclei
+from igtt.io.outputs import OutputPlan, PlanError, atomic_path, remove_stale_temporaries
+from igtt.io.synthetic import make_nuclei
 
 from .conftest import TINY
 
@@ -237,7 +237,7 @@ def test_an_output_reached_through_a_link_is_still_the_input(tmp_path):
 
 
 def test_names_that_differ_only_in_case_clash_on_a_case_insensitive_file_system(tmp_path, monkeypatch):
-    import igtt.outputs as outputs
+    import igtt.io.outputs as outputs
 
     plan = OutputPlan()
     plan.add(tmp_path / "A.tif", "a")
@@ -269,7 +269,7 @@ def test_a_file_that_appears_after_planning_is_kept(tmp_path):
 
 
 def test_a_running_run_keeps_its_temporaries_while_an_ended_one_loses_them(tmp_path):
-    import igtt.outputs as outputs
+    import igtt.io.outputs as outputs
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -6,12 +6,12 @@ from typer.testing import CliRunner
 
 import igtt
 from igtt.cli import app
-from igtt.losses import masked_bce, masked_cross_entropy
+from igtt.nn.losses import masked_bce, masked_cross_entropy
 from igtt.study.feature_patterns import difference_image, synthesize_pattern, top_channels
 from igtt.study.runner import run_study
 from igtt.study.specs import parse_spec
 from igtt.study.supervised import train_supervised
-from igtt.synthetic import make_nuclei
+from igtt.io.synthetic import make_nuclei
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +97,7 @@ def test_multiclass_deeplabv3plus_trains_and_scores_every_class():
 
 
 def test_synthesised_pattern_activates_its_channel_more_than_noise():
-    from igtt.network import build_unet
+    from igtt.nn.network import build_unet
     from igtt.study.feature_patterns import channel_activations
 
     torch.manual_seed(0)
@@ -172,3 +172,24 @@ def test_cli_noise_skips_a_corrupt_label_file_in_one_line(tmp_path):
     result = runner.invoke(app, ["noise", str(tmp_path / "m"), "--label", "PCL:dilate", "--out", str(tmp_path / "o"), "--quiet"])
     assert result.exit_code == 1 and "bad.tif" in result.output
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["good.tif"]
+
+
+def test_the_study_runs_with_its_default_config(nuclei_set, monkeypatch):
+    """``run_study`` without a config: the papers' ResNet U-Net for STUDY_EPOCHS epochs (no epochs=None to trip on)."""
+    import igtt.study.runner as runner_module
+    from igtt.study.supervised import STUDY_EPOCHS, iter_train
+
+    from .conftest import TINY
+
+    images, masks = nuclei_set
+    with pytest.raises(ValueError, match="epochs must be set"):
+        next(iter_train(images[:1], [(masks[0], None)], config=igtt.Config()))
+    chosen = []
+
+    def shrunk(**fields):  # the runner's default config, made small enough to run in seconds
+        chosen.append(fields)
+        return igtt.Config(**{**fields, **TINY, "epochs": 1})
+
+    monkeypatch.setattr(runner_module, "Config", shrunk)
+    results = run_study(images[:3], masks[:3], [parse_spec("CL")])
+    assert chosen == [{"encoder": "resnet18", "epochs": STUDY_EPOCHS}] and len(results[0].dice) == 1

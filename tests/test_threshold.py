@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from igtt.losses import joint_matrix
-from igtt.threshold import bright_side, threshold_search
+from igtt.nn.losses import joint_matrix
+from igtt.nn.threshold import bright_side, threshold_search
 
 
 def brute_force(p, k):

@@ -9,10 +9,10 @@ zarr = pytest.importorskip("zarr")
 pytest.importorskip("ome_zarr")
 
 from igtt import IGTT  # noqa: E402
-from igtt.blocks import Plane, predict_blocks, sample_blocks  # noqa: E402
+from igtt.io.blocks import Plane, predict_blocks, sample_blocks  # noqa: E402
 from igtt.cli import app  # noqa: E402
-from igtt.synthetic import make_nuclei  # noqa: E402
-from igtt.zarr_io import open_zarr, write_mask_zarr  # noqa: E402
+from igtt.io.synthetic import make_nuclei  # noqa: E402
+from igtt.io.zarr_store import open_zarr, write_mask_zarr  # noqa: E402
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ def test_predict_on_a_zarr_or_dask_array_goes_block_by_block(tiny_config, tmp_pa
     import dask.array as da
     import zarr
 
-    from igtt import blocks
+    from igtt.io import blocks
 
     model = IGTT(tiny_config.replace(epochs=4, steps_per_epoch=4, crop_size=128, decoder_channels=(32, 16, 8))).fit([nuclei(rng=1)])
     image = nuclei((300, 340), rng=6)

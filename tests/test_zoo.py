@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from igtt import IGTT, Config
-from igtt.synthetic import make_filaments, make_nuclei
+from igtt.io.synthetic import make_filaments, make_nuclei
 
 from .conftest import TINY
 from .test_bad_inputs import invoke
@@ -34,7 +34,7 @@ def _run_package(path, image):
 def test_the_package_passes_bioimageio_core_and_matches_igtt_on_a_new_image(nuclei_model, tmp_path):
     from bioimageio.core import test_model
 
-    from igtt.zoo import export_bioimageio
+    from igtt.io.zoo import export_bioimageio
 
     path = export_bioimageio(nuclei_model, tmp_path / "nuclei.zip", authors=["A. Tester"])
     summary = test_model(str(path))
@@ -56,7 +56,7 @@ def _agree(theirs, ours):
 def test_dark_lines_export_with_inverted_scaling_and_no_background(tmp_path):
     from bioimageio.core import test_model
 
-    from igtt.zoo import export_bioimageio
+    from igtt.io.zoo import export_bioimageio
 
     images = [make_filaments((192, 192), dark=True, rng=i)[0] for i in range(2)]
     model = IGTT(TINY_CONFIG.replace(objects="lines", foreground="dark")).fit(images)

@@ -10,7 +10,9 @@ caller renders the events; closing the generator, or a ``stop`` request,
 ends the run.
 """
 
-from .engine import Failed, Report, Skipped, Trained, Written, keep_in_memory, run, write_outputs
+from .engine import run
+from .events import Failed, Report, Skipped, Trained, Written
+from .step import keep_in_memory, write_outputs
 from .jobs import Job, PlanError, check_model_target, check_writable, collect, hint_files, plan
 
 __all__ = [

@@ -17,8 +17,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .engine import Failed, predict_job
+from .events import Failed
 from .jobs import Job, PlanError
+from .step import predict_job
 
 __all__ = ["predict_on_cluster", "connect"]
 

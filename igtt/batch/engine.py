@@ -4,95 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..io import ImageReadError, read_image, write_tiff
+from ..io.files import ImageReadError
+from .cluster import predict_on_cluster
+from .events import Report, Skipped, Trained, Written
 from .jobs import Job, PlanError
+from .large import training_blocks
+from .step import planes_of, predict_job, read_job, write_outputs
 
-__all__ = ["Skipped", "Trained", "Written", "Failed", "Report", "run", "predict_job", "write_outputs", "keep_in_memory"]
-
-
-@dataclass
-class Skipped:
-    """An input that could not be read; the batch goes on without it."""
-
-    source: Path | str
-    reason: str
-
-
-@dataclass
-class Trained:
-    """Training finished (or was stopped); ``model`` predicts from here on."""
-
-    model: object
-
-
-@dataclass
-class Written:
-    """One job's results are written (files) or stored in ``job.result`` (in memory)."""
-
-    job: Job
-    done: int
-    total: int
-
-
-@dataclass
-class Failed:
-    """A job whose results could not be written; the batch goes on."""
-
-    job: Job
-    reason: str
-
-    @property
-    def source(self) -> Path | str:
-        return self.job.source
-
-
-@dataclass
-class Report:
-    """The end of a run: what happened to every input."""
-
-    written: int
-    skipped: list[tuple[Path | str, str]]
-    seconds: float
-    model: object = None
-
-
-def _planes(image: np.ndarray) -> list[np.ndarray]:
-    """The 2D planes of an image of any rank, as a list (a 500x3 plane is never taken for RGB)."""
-    return list(image.reshape((-1,) + image.shape[-2:]))
-
-
-def write_outputs(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
-    """Write a job's planned outputs, each shaped like its input, each atomically."""
-    from scipy import ndimage as ndi
-
-    shape = job.image.shape
-    write_tiff(job.outputs["mask"], np.multiply(masks, 255, dtype=np.uint8).reshape(shape), replace=job.replace)
-    if "probability" in job.outputs:
-        write_tiff(job.outputs["probability"], np.asarray(proba, np.float32).reshape(shape), replace=job.replace)
-    if "labels" in job.outputs:
-        instances = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
-        write_tiff(job.outputs["labels"], instances.reshape(shape), replace=job.replace)
-
-
-def keep_in_memory(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
-    """Store a job's results in ``job.result``, shaped like its image."""
-    shape = job.image.shape
-    job.result = (np.asarray(masks, bool).reshape(shape), None if proba is None else np.asarray(proba, np.float32).reshape(shape))
-
-
-def _read(job: Job, reading: dict) -> Skipped | None:
-    if job.image is not None or job.is_zarr:  # a zarr image is read block by block, never whole
-        return None
-    try:
-        job.image = read_image(job.source, channel=reading.get("channel"), **{k: v for k, v in reading.items() if k == "max_pixels"})
-    except ImageReadError as exc:
-        return Skipped(job.source, str(exc))
-    return None
+__all__ = ["run"]
 
 
 def _hint_planes(job: Job, hints, planes: int) -> list:
@@ -110,7 +33,7 @@ def _hint_planes(job: Job, hints, planes: int) -> list:
     hint = np.asarray(hint)
     if hint.shape != job.image.shape:
         raise PlanError(f"{job.source}: its hints are shaped {hint.shape}, the image {job.image.shape}")
-    return _planes(hint)
+    return planes_of(hint)
 
 
 def run(
@@ -143,7 +66,7 @@ def run(
         Apply this model instead of training; each file is read only when
         it is predicted.
     reading : dict
-        ``channel`` and ``max_pixels`` (:func:`igtt.io.read_image`); ``level``,
+        ``channel`` and ``max_pixels`` (:func:`igtt.io.files.read_image`); ``level``,
         the resolution level of zarr inputs (default 0, the full resolution).
     predict : bool
         False trains (and saves) only.
@@ -159,7 +82,7 @@ def run(
         one task per file (:mod:`.cluster`); training stays here.
     hints : callable, optional
         ``hints(job)``: the strokes painted on a job's image (shaped like it;
-        0 none, 1 object, 2 background, :mod:`igtt.hints`) or None; a
+        0 none, 1 object, 2 background, :mod:`igtt.training.hints`) or None; a
         ValueError it raises stops the run (:class:`PlanError`).
     refine : int
         With ``model`` and ``hints``: first refine the model on the jobs'
@@ -171,7 +94,6 @@ def run(
         None of the training images could be read.
     """
     from ..model import IGTT
-    from .large import training_blocks
 
     t0 = time.perf_counter()
     reading = reading or {}
@@ -187,9 +109,9 @@ def run(
                 except (ImageReadError, ImportError) as exc:
                     event = Skipped(job.source, str(exc))
             else:
-                event = _read(job, reading)
+                event = read_job(job, reading)
                 if event is None:
-                    blocks = _planes(job.image)
+                    blocks = planes_of(job.image)
                     block_ranges = [None] * len(blocks)  # each plane its own range
             if event is not None:
                 unreadable.add(job.source)
@@ -216,8 +138,6 @@ def run(
     pending = [job for job in jobs if job.source not in unreadable] if predict else []
     written = 0
     if scheduler is not None:
-        from .cluster import predict_on_cluster
-
         outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
     else:
         outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write) for job in pending)
@@ -229,28 +149,3 @@ def run(
         skipped.append((outcome.source, outcome.reason))
         yield outcome
     yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)
-
-
-def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs):
-    """Read, predict and write one job; return the job when written, else its :class:`Skipped` or :class:`Failed`."""
-    from .large import predict_store
-
-    if (event := _read(job, reading)) is not None:
-        return event
-    try:
-        if job.is_zarr:
-            for _ in predict_store(job, model, reading):
-                pass
-        else:
-            planes = _planes(job.image)
-            masks, proba = model.predict(planes, return_proba=True) if probabilities else (model.predict(planes), None)
-            write(job, masks, proba)
-        return job
-    except ImageReadError as exc:  # a fault while reading a block of a zarr store
-        return Skipped(job.source, str(exc))
-    except Exception as exc:  # writing failed (disk full, permissions, a share that errors): the batch goes on
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
-        return Failed(job, f"{job.source}: not written ({reason})")
-    finally:
-        if write is write_outputs:
-            job.image = None  # free memory as files go

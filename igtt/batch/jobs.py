@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import find_images
-from ..outputs import OutputPlan, PlanError, check_target, check_writable, remove_stale_temporaries
-from ..zarr_io import SUFFIX as ZARR_SUFFIX
-from ..zarr_io import is_zarr, require_zarr, zarr_stem
+from ..io.files import find_images
+from ..io.outputs import OutputPlan, PlanError, check_target, check_writable, remove_stale_temporaries
+from ..io.zarr_store import SUFFIX as ZARR_SUFFIX
+from ..io.zarr_store import is_zarr, require_zarr, zarr_stem
 
 __all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "hint_files", "SUFFIXES"]
 
@@ -96,7 +96,7 @@ def plan(
     skip_existing: bool = False,
     save_model: Path | None = None,
 ) -> tuple[list[Job], int]:
-    """Give every job its output paths and check them all before any work (:class:`igtt.outputs.OutputPlan`).
+    """Give every job its output paths and check them all before any work (:class:`igtt.io.outputs.OutputPlan`).
 
     Refuses (one message, every clash listed) outputs that two inputs would
     share, outputs that would land on an input, outputs that are folders or
@@ -155,8 +155,8 @@ def hint_files(folder: Path, jobs: Sequence[Job], planned: Sequence[Job] = ()):
         ``folder`` is not a folder, no hint image matches an input, or a
         planned output would be written over a hint image.
     """
-    from ..hints import check_values
-    from ..io import images_by_stem, read_image
+    from ..training.hints import check_values
+    from ..io.files import images_by_stem, read_image
 
     try:
         found = images_by_stem(folder)

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..blocks import Plane, predict_blocks, sample_blocks, strided_view
-from ..images import intensity_range
-from ..zarr_io import open_zarr, write_mask_zarr
+from ..io.blocks import Plane, predict_blocks, sample_blocks, strided_view
+from ..starts.images import intensity_range
+from ..io.zarr_store import open_zarr, write_mask_zarr
 from .jobs import Job
 
 __all__ = ["training_blocks", "predict_store"]

@@ -25,7 +25,7 @@ def evaluate(
     quiet: QuietOpt = False,
 ):
     """Score predicted masks against ground truth, matching files by stem."""
-    from ..evaluate import evaluate_folders, unmatched, write_csv
+    from ..io.evaluate import evaluate_folders, unmatched, write_csv
 
     if csv is not None:  # before any work: never over a mask, a ground truth or an existing file
         folders = [d for d in (pred_dir, gt_dir, fov) if d is not None and d.is_dir()]
@@ -69,7 +69,7 @@ def info():
     import torch
 
     from .. import __version__
-    from ..network import resolve_device
+    from ..nn.network import resolve_device
 
     try:
         import segmentation_models_pytorch as smp

@@ -30,17 +30,17 @@ def export(
     quiet: QuietOpt = False,
 ):
     """Export a saved model as a BioImage.IO model package, to run in bioimageio.core, deepImageJ or ilastik."""
-    from ..io import ImageReadError, read_image
+    if bioimageio.suffix.lower() != ".zip":
+        fail(f"{bioimageio}: a BioImage.IO package is a .zip file; give a name ending in .zip")
+    plan_outputs([(bioimageio, "--bioimageio")], inputs=[p for p in (model, sample) if p is not None], overwrite=overwrite)
+    from ..io.files import ImageReadError, read_image
+    from ..io.zoo import export_bioimageio, require_bioimageio
     from ..model import IGTT
-    from ..zoo import export_bioimageio, require_bioimageio
 
     try:
         require_bioimageio()
     except ImportError as exc:
         fail(str(exc))
-    if bioimageio.suffix.lower() != ".zip":
-        fail(f"{bioimageio}: a BioImage.IO package is a .zip file; give a name ending in .zip")
-    plan_outputs([(bioimageio, "--bioimageio")], inputs=[p for p in (model, sample) if p is not None], overwrite=overwrite)
     try:
         trained = IGTT.load(model, device="cpu")
     except (ValueError, FileNotFoundError, OSError) as exc:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperCommand, TyperGroup
 
 from ..config import KINDS, PRESETS
-from ..io import MAX_PIXELS
+from ..io.files import MAX_PIXELS
 
 __all__ = ["App", "err", "fail", "progress_bar", "check_folder", "plan_outputs", "OverwriteOpt", "Foreground", "Device", "Preset", "Objects", "MAX_PIXELS"]
 
@@ -114,7 +114,7 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 
 def check_folder(out: Path, figures: bool = False) -> None:
     """The output folder can be written (and matplotlib is there when figures are drawn), or one line and exit."""
-    from ..outputs import PlanError, check_writable
+    from ..io.outputs import PlanError, check_writable
 
     try:
         if figures:
@@ -127,9 +127,9 @@ def check_folder(out: Path, figures: bool = False) -> None:
 
 
 def plan_outputs(outputs, *, inputs, overwrite: bool, kind: str = "file") -> list[Path]:
-    """Check a command's ``(path, source)`` outputs before any work (:func:`igtt.outputs.plan_outputs`), or one line and exit."""
-    from ..outputs import PlanError
-    from ..outputs import plan_outputs as plan
+    """Check a command's ``(path, source)`` outputs before any work (:func:`igtt.io.outputs.plan_outputs`), or one line and exit."""
+    from ..io.outputs import PlanError
+    from ..io.outputs import plan_outputs as plan
 
     try:
         return plan(outputs, inputs=inputs, overwrite=overwrite, kind=kind)
@@ -138,7 +138,7 @@ def plan_outputs(outputs, *, inputs, overwrite: bool, kind: str = "file") -> lis
 
 
 def check_device(device: Device) -> None:
-    from ..network import resolve_device
+    from ..nn.network import resolve_device
 
     try:
         resolve_device(device.value)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..io import ImageReadError, read_image
+from ..io.files import ImageReadError, read_image
 from .options import OUT, App, Device, DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, check_folder, err, fail, plan_outputs
 
 app = App()
@@ -40,11 +40,6 @@ def patterns(
     the difference of each model's mask from the first one's
     (differences.png: +1 only in the first, -1 only in the other).
     """
-    from ..images import intensity_range, rescale
-    from ..model import IGTT
-    from ..study.feature_patterns import difference_image, patterns_for
-    from ..study.plots import difference_figure, patterns_figure
-
     try:
         raw = read_image(image, channel=channel)
     except ImageReadError as exc:
@@ -54,6 +49,11 @@ def patterns(
     planned = [(out / f"{path.stem}_patterns.png", path) for path in model] + [(out / "differences.png", "the comparison")] * (len(model) > 1)
     plan_outputs(planned, inputs=[image, *model], overwrite=overwrite)
     check_folder(out, figures=True)
+    from ..model import IGTT
+    from ..starts.images import intensity_range, rescale
+    from ..study.feature_patterns import difference_image, patterns_for
+    from ..study.plots import difference_figure, patterns_figure
+
     masks = {}
     for path in model:
         try:

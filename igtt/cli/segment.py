@@ -80,7 +80,7 @@ def _load_model(path: Path, device: str):
 
 def _render(events, quiet: bool) -> batch.Report:
     """Show the engine's events: skipped files, a training bar, a writing bar; return its report."""
-    from ..train import Progress as Epoch
+    from ..training.train import Progress as Epoch
 
     with progress_bar(quiet) as bar:
         training = writing = None
@@ -159,7 +159,6 @@ def segment(
     quiet: QuietOpt = False,
 ):
     """Train on the input images, then write one mask per image (uint8, 0 and 255)."""
-    check_device(device)
     try:
         batch.check_writable(out.parent if out.name.endswith(".zarr") else out)  # --out masks.ome.zarr: one store
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
@@ -167,6 +166,7 @@ def segment(
             jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing, save_model=save_model
         )
         painted = batch.hint_files(hints, jobs, pending) if hints is not None else None
+        check_device(device)
         if scheduler is not None:  # before any training: the cluster must be there
             from ..batch.cluster import connect
 

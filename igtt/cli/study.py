@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..io import ImageReadError, find_images, read_image, write_tiff
+from ..io.files import ImageReadError, find_images, read_image, write_tiff
 from .options import App, Device, DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, check_folder, err, fail, plan_outputs, progress_bar
 
 DEFAULT_LABELS = ["CL", "RCL:flip=0.45", "RCL:sample=0.1", "PCL:skeleton", "PCL:dilate", "PCL:erode", "RL:0.5"]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..infer import pad_to_multiple
-from ..network import as_input
+from ..nn.infer import pad_to_multiple
+from ..nn.network import as_input
 
 __all__ = ["penultimate_layer", "channel_activations", "top_channels", "synthesize_pattern", "patterns_for", "difference_image"]
 

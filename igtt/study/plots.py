@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outputs import atomic_path
+from ..io.outputs import atomic_path
 
 __all__ = ["require_matplotlib", "density_figure", "curves_figure", "difference_figure", "patterns_figure"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..images import normalize
-from ..io import find_images, images_by_stem, read_image
-from ..outputs import atomic_path
+from ..starts.images import normalize
+from ..io.files import find_images, images_by_stem, read_image
+from ..io.outputs import atomic_path
 from .ntm import min_crd, ntm_from_counts, ntm_rank, transition_counts
 from .specs import LabelSpec
 
@@ -120,9 +120,9 @@ def run_study(
     U-Nets, ``models/<label>.igtt`` (usable by ``igtt predict`` and
     ``igtt patterns``).
     """
-    from .supervised import iter_train, predict_classes
+    from .supervised import STUDY_EPOCHS, iter_train, predict_classes
 
-    config = config or Config(encoder="resnet18")  # the papers' study: a ResNet U-Net
+    config = config or Config(encoder="resnet18", epochs=STUDY_EPOCHS)  # the papers' study: a ResNet U-Net
     train_idx, test_idx = split_pairs(len(images), split, config.seed)
     train_images = [images[i] for i in train_idx]
     train_masks = [masks[i] for i in train_idx]

@@ -19,19 +19,20 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..images import normalize
-from ..infer import predict_tiled
-from ..loop import Trainer
-from ..losses import masked_bce, masked_cross_entropy
-from ..metrics import scores
-from ..network import build_deeplabv3plus, prepare, resolve_device, unet_for, use_bfloat16
-from ..train import sample_batch
+from ..starts.images import normalize
+from ..nn.infer import predict_with
+from ..nn.loop import Trainer
+from ..nn.losses import masked_bce, masked_cross_entropy
+from ..io.metrics import scores
+from ..nn.network import build_deeplabv3plus, prepare, resolve_device, unet_for
+from ..training.batches import sample_batch
 
-__all__ = ["ARCHITECTURES", "EpochScores", "build_network", "iter_train", "train_supervised", "predict_classes", "test_scores"]
+__all__ = ["ARCHITECTURES", "STUDY_EPOCHS", "EpochScores", "build_network", "iter_train", "train_supervised", "predict_classes", "test_scores"]
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("unet", "deeplabv3plus")
+STUDY_EPOCHS = 10  # epochs per label type when no config is given (as `igtt study noise`)
 
 # Labels (and an optional valid mask) for every training image; redrawn each epoch when dynamic.
 LabelSet = Sequence[tuple[np.ndarray, np.ndarray | None]]
@@ -86,7 +87,6 @@ def predict_classes(
     plain argmax. A rank-deficient ``Q`` cannot be unmixed: argmax as is.
     """
     device = next(net.parameters()).device
-    bf16 = use_bfloat16(config.precision, device)
     threshold, invert, unmix = 0.5, False, None
     if ntm is not None:
         q = np.asarray(ntm, float)
@@ -95,9 +95,7 @@ def predict_classes(
             unmix = np.linalg.inv(q).astype(np.float32)
     out = []
     for image in images:
-        proba = predict_tiled(
-            net, image, device=device, tile_size=config.tile_size, tile_overlap=config.tile_overlap, bfloat16=bf16
-        )
+        proba = predict_with(net, image, config, device)
         if proba.ndim == 2:
             out.append(((proba > threshold) != invert).astype(np.uint8))
         else:
@@ -162,7 +160,9 @@ def iter_train(
     net : nn.Module, optional
         Train this network instead of building one.
     """
-    config = config or Config(encoder="resnet18")  # the papers' study: a ResNet U-Net
+    config = config or Config(encoder="resnet18", epochs=STUDY_EPOCHS)  # the papers' study: a ResNet U-Net
+    if config.epochs is None:
+        raise ValueError("config.epochs must be set for supervised training (None means a kind's default in self-training only)")
     if len(images) != len(labels) or not images:
         raise ValueError(f"need one label per image, got {len(images)} images and {len(labels)} labels")
     device = resolve_device(config.device)

@@ -10,11 +10,15 @@ fit sets the start aside and learns from the hints alone
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
-from .blobs import StartLabels
+from ..starts.labels import StartLabels
+from .labels import BACKGROUND, PseudoLabels
+from .labels import FOREGROUND as OBJECT
+from .labels import UNLABELLED as NO_HINT
 
 __all__ = [
     "NO_HINT",
@@ -28,9 +32,11 @@ __all__ = [
     "corrections",
     "hints_only_labels",
     "sets_start_aside",
+    "HintedLabels",
 ]
 
-NO_HINT, OBJECT, BACKGROUND = 0, 1, 2
+log = logging.getLogger(__name__)
+
 
 # below this trust in the start a fresh fit learns from the hints alone (ssTEM mitochondria: 0.23; nuclei 1, DRIVE 0.8)
 SET_ASIDE_BELOW = 0.5
@@ -38,6 +44,8 @@ SET_ASIDE_BELOW = 0.5
 SET_ASIDE_MIN_PIXELS = 200
 # the unhinted pixels of a hinted image, taken as background, weigh together this many times its hinted pixels
 UNHINTED_WEIGHT = 5.0
+# learning from a few strokes takes longer: this many times the steps per epoch (ssTEM 36 -> 50 Dice)
+HINTS_ONLY_STEPS = 3
 
 
 def check_values(hint: np.ndarray, where: str) -> None:
@@ -47,7 +55,7 @@ def check_values(hint: np.ndarray, where: str) -> None:
 
 
 def as_hint_list(hints, images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
-    """One uint8 hint array (or None: no hint) per image of ``images`` (the planes :func:`igtt.images.as_image_list` gives).
+    """One uint8 hint array (or None: no hint) per image of ``images`` (the planes :func:`igtt.starts.images.as_image_list` gives).
 
     ``hints`` may be one array shaped like a single image or a stack, or a
     sequence with one entry (array or None) per image.
@@ -164,3 +172,72 @@ def hints_only_labels(hint: np.ndarray | None, shape: tuple[int, ...]) -> tuple[
     if free.any():
         weight[free] = UNHINTED_WEIGHT * hinted.sum() / free.sum()
     return target, weight
+
+
+class HintedLabels:
+    """Pseudo-labels with the user's strokes: it wraps :class:`~igtt.training.labels.PseudoLabels`.
+
+    Hinted pixels override the start, keep their label through EMS and
+    every refresh, and those that correct the start (:func:`corrections`)
+    carry a share of their class's weight that grows as the hints
+    contradict the start: ``Config.hint_share * (1 - trust)``
+    (:func:`start_trust`); the start's own pixels weigh ``trust``. When the
+    hints contradict the start outright (:func:`sets_start_aside`) the start
+    is set aside and the labels are the hints alone, made once
+    (:func:`hints_only_labels`), unless ``keep_start`` (a refine, whose
+    start is the model's own masks).
+    """
+
+    def __init__(self, starts: Sequence[StartLabels], hints: Sequence[np.ndarray | None], config, rng, *, keep_start: bool = False):
+        self.hints = list(hints)
+        self.trust = start_trust(starts, self.hints)
+        self.hints_only = not keep_start and sets_start_aside(self.trust, self.hints)
+        self._hints_only = [hints_only_labels(h, s.foreground.shape) for h, s in zip(self.hints, starts)] if self.hints_only else None
+        # the hints that correct the start (it labelled them otherwise, or not at all) are what is new to learn
+        self.corrections = [None if h is None else corrections(s, h) for s, h in zip(starts, self.hints)]
+        self.share = config.hint_share * (1 - self.trust)  # of a class's weight in an image, for its corrections
+        self.labels = PseudoLabels([apply_hints(s, h) for s, h in zip(starts, self.hints)], config, rng)
+        n = sum(int(c.sum()) for c in self.corrections if c is not None)
+        log.info("hints: %d pixels correct the start; trust in the start %.2f", n, self.trust)
+        if self.hints_only:
+            log.info("hints contradict the start: learning from the hints alone")
+
+    def __len__(self) -> int:
+        return len(self.hints)
+
+    def refresh(self, i: int, mask: np.ndarray) -> None:
+        """As :meth:`PseudoLabels.refresh`, the hints outliving it."""
+        if self.hints[i] is not None:
+            mask = (mask | (self.hints[i] == OBJECT)) & (self.hints[i] != BACKGROUND)
+        self.labels.refresh(i, mask)
+
+    def draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """This epoch's (target, weight) for image ``i``: the pseudo-labels' with the hints laid over them."""
+        if self.hints_only:
+            return self._hints_only[i]
+        target, weight = self.labels.draw(i)
+        if self.trust < 1:
+            weight *= np.float32(self.trust)
+        hint = self.hints[i]
+        if hint is not None:
+            share = self.share
+            for value, cls in ((OBJECT, 1), (BACKGROUND, 0)):
+                hinted = hint == value
+                target[hinted] = cls
+                weight[hinted] = np.maximum(weight[hinted], self.trust)
+                new = hinted & self.corrections[i]
+                if new.any() and share > 0:
+                    rest = float(weight[(target == cls) & ~new].sum())
+                    weight[new] = max(self.trust, share / (1 - share) * rest / new.sum())  # never below a start pixel
+        return target, weight
+
+    def anchors(self) -> tuple[list | None, float, int]:
+        """Per image, the pixels some crops are centred on (corrective hints; all hints when they are the only labels), the fraction of such crops, and the factor on the steps."""
+        if self.hints_only:  # every crop holds hints: they are the only labels, and learning from a few strokes takes longer
+            return [None if h is None else np.argwhere(h) for h in self.hints], 1.0, HINTS_ONLY_STEPS
+        return [np.argwhere(c) if c is not None and c.any() else None for c in self.corrections], self.share, 1
+
+    def preview(self, i: int = 0) -> np.ndarray:
+        if self.hints_only:  # the hints are the labels
+            return np.zeros(self.labels.foreground[i].shape, np.uint8) if self.hints[i] is None else self.hints[i].copy()
+        return self.labels.preview(i)

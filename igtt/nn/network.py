@@ -7,6 +7,8 @@ import logging
 import torch
 from torch import nn
 
+from .zoo_net import drop_unused_stages
+
 __all__ = [
     "build_unet", "unet_for", "build_deeplabv3plus", "resolve_device", "use_bfloat16", "prepare", "as_input", "for_inference",
 ]
@@ -62,25 +64,6 @@ def build_unet(
     )
     drop_unused_stages(net.encoder, encoder_depth)
     return net
-
-
-def drop_unused_stages(encoder: nn.Module, depth: int) -> None:
-    """Remove the encoder stages deeper than ``depth``: never run, they would only fill model files.
-
-    smp builds every stage of the backbone (resnet18: 11 M parameters) and
-    runs only the first ``depth``; at depth 3 the rest is 93 % of the weights
-    (mobilenet_v2: 75 %, and its encoder would run the next stage too).
-    Encoders without smp's ``get_stages`` (timm ``tu-`` ones) are left whole.
-    """
-    stages = getattr(encoder, "get_stages", None)
-    if stages is None:
-        return
-    # a stage is modules or slices of a Sequential: take both the module and its children
-    unused = {id(x) for stride, modules in stages().items() if stride > 2**depth for m in modules for x in (m, *m.children())}
-    for parent in list(encoder.modules()):
-        for name, child in list(parent.named_children()):
-            if id(child) in unused:
-                delattr(parent, name)  # the deepest stages come last: what runs keeps its place
 
 
 def unet_for(config, classes: int = 1) -> nn.Module:

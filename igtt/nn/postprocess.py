@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["fill_small_holes", "typical_radius"]
+from ..starts.field import expand_mask, out_of_field
+
+__all__ = ["fill_small_holes", "typical_radius", "clean_mask"]
 
 
 _STRIP = 1024  # rows of distance transform computed at once
@@ -56,3 +58,14 @@ def fill_small_holes(mask: np.ndarray) -> np.ndarray:
     edges = (background[0], background[-1], background[:, 0], background[:, -1])
     small[np.unique(np.concatenate(edges))] = False
     return mask | small[background]
+
+
+def clean_mask(mask: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
+    """``mask`` with its small holes filled and the pixels outside the field of view of ``small`` (the image at every ``step``-th pixel) removed."""
+    if not mask.any():
+        return mask
+    mask = fill_small_holes(mask)
+    field = out_of_field(small)
+    if field.any():
+        mask &= ~expand_mask(field, step, mask.shape)
+    return mask

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import images_by_stem, read_image
+from .files import images_by_stem, read_image
 from .outputs import atomic_path
 from .metrics import roc_auc, scores
 
@@ -76,7 +76,7 @@ def _score(stem: str, preds: dict, truths: dict, fovs: dict) -> dict:
 
 
 def write_csv(path, rows: list[dict], columns: list[str], *, replace: bool = True) -> None:
-    """Write per-image scores as CSV, atomically (see :func:`igtt.outputs.atomic_path`)."""
+    """Write per-image scores as CSV, atomically (see :func:`igtt.io.outputs.atomic_path`)."""
     with atomic_path(path, replace=replace) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["image", *columns])

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blobs import Background
-from .field import field_step
-from .images import intensity_range, rescale
+from ..starts.background import Background
+from ..starts.field import field_step
+from ..starts.images import intensity_range, rescale
 
 __all__ = ["NetworkInput"]
 
@@ -28,7 +28,7 @@ class NetworkInput:
     Attributes
     ----------
     lo, hi : float
-        Grey levels mapped to 0 and 1 (:func:`igtt.images.intensity_range`).
+        Grey levels mapped to 0 and 1 (:func:`igtt.starts.images.intensity_range`).
     invert : bool
         Dark objects: the scaled image is inverted.
     background : Background or None

@@ -2,7 +2,7 @@
 
 Needs the ``bioimageio`` extra (``pip install 'igtt[bioimageio]'``). The
 package holds the U-Net weights (pytorch_state_dict, with
-:mod:`igtt.zoo_net` as its architecture), the input scaling as standard
+:mod:`igtt.nn.zoo_net` as its architecture), the input scaling as standard
 preprocessing (percentiles 0.5-99.8, clip, inverted for dark objects), a test
 input and the output igtt computed for it, a cover image, a README and the
 citation of the method. It gives the foreground probability; igtt's own
@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .blobs import background_scale
-from .images import RANGE_PERCENTILES, intensity_range, rescale
+from ..starts.background import background_scale
+from ..starts.images import RANGE_PERCENTILES, intensity_range, rescale
 from .outputs import atomic_path
-from .network_input import GAIN_PERCENTILE
+from ..nn.network_input import GAIN_PERCENTILE
 from .synthetic import make_filaments, make_nuclei
-from .zoo_net import IGTTNet
+from ..nn import zoo_net
+from ..nn.zoo_net import IGTTNet
 
 __all__ = ["export_bioimageio", "zoo_network", "require_bioimageio", "sample_image", "package_input", "package_output", "describe"]
 
@@ -42,7 +43,7 @@ def require_bioimageio():
 
 
 def zoo_network(model) -> IGTTNet:
-    """The fitted ``model``'s network as :class:`igtt.zoo_net.IGTTNet`: same weights, input steps in torch, on the CPU."""
+    """The fitted ``model``'s network as :class:`igtt.nn.zoo_net.IGTTNet`: same weights, input steps in torch, on the CPU."""
     net = IGTTNet(**_net_kwargs(model))
     net.unet.load_state_dict({k: v.detach().cpu() for k, v in model.net.state_dict().items()})
     return net.eval()
@@ -140,7 +141,7 @@ def describe(model, folder: Path, *, name: str, authors: list[str], license: str
     """The bioimageio.spec ModelDescr (format 0.5) of ``model``, with the files written to ``folder``."""
     import bioimageio.spec.model.v0_5 as v
 
-    from . import __version__
+    from .. import __version__
 
     dark = model.foreground_ == "dark"
     preprocessing = [
@@ -171,7 +172,7 @@ def describe(model, folder: Path, *, name: str, authors: list[str], license: str
         pytorch_state_dict=v.PytorchStateDictWeightsDescr(
             source=folder / "weights.pt",
             architecture=v.ArchitectureFromFileDescr(
-                source=Path(__file__).with_name("zoo_net.py"), callable=v.Identifier("IGTTNet"), kwargs=_net_kwargs(model)
+                source=Path(zoo_net.__file__), callable=v.Identifier("IGTTNet"), kwargs=_net_kwargs(model)
             ),
             pytorch_version=v.Version(torch.__version__.split("+")[0]),
             dependencies=v.FileDescr(source=folder / "environment.yaml"),

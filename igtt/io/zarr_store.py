@@ -2,7 +2,7 @@
 
 Needs the ``zarr`` extra (``pip install 'igtt[zarr]'``: zarr and ome-zarr).
 Images are never loaded whole: :class:`ZarrImage` hands out lazy 2D
-planes, read region by region (:mod:`igtt.blocks`).
+planes, read region by region (:mod:`igtt.io.blocks`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .blocks import Plane
-from .io import ImageReadError, error_line
+from .files import ImageReadError, error_line
 from .outputs import atomic_folder
 
 __all__ = ["is_zarr", "ZarrImage", "open_zarr", "write_mask_zarr", "require_zarr", "SUFFIX"]
@@ -145,7 +145,7 @@ def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024, rep
     """An OME-Zarr image for the mask of ``like`` (uint8 0/255, its axes and pixel sizes, no channel), written atomically.
 
     Yields the zarr array to fill; the store appears at ``path`` only when
-    the block exits without error (``replace``: see :func:`igtt.outputs.atomic_folder`).
+    the block exits without error (``replace``: see :func:`igtt.io.outputs.atomic_folder`).
     """
     zarr = require_zarr()
     from ome_zarr.writer import write_multiscales_metadata

@@ -224,7 +224,7 @@ def _pick_channel(path: Path, image: np.ndarray, axes: str | None, channel: int 
 
 
 def write_tiff(path: str | Path, data: np.ndarray, *, replace: bool = True) -> Path:
-    """Write ``data`` as a TIFF atomically (see :func:`igtt.outputs.atomic_path`)."""
+    """Write ``data`` as a TIFF atomically (see :func:`igtt.io.outputs.atomic_path`)."""
     import tifffile
 
     with atomic_path(path, replace=replace) as tmp:

@@ -81,8 +81,10 @@ def masked_balanced_bce(
     ----------
     logits : (B, ...) tensor
     y : (B, ...) tensor of {0, 1}
-    weight : (B, ...) tensor of {0, 1}
-        1 where the pixel carries a label, 0 where it is ignored.
+    weight : (B, ...) tensor, >= 0
+        How much each pixel counts: 0 where it is ignored, 1 for a start
+        pixel, fractions or more where hints weigh it (each class's mean is
+        weighted by these).
 
     Returns
     -------

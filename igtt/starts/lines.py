@@ -1,8 +1,8 @@
 """The start for lines (vessels, filaments, ER): a white top-hat at the line width, then hysteresis.
 
 Every function takes a normalised image with bright objects (see
-:func:`igtt.images.orient`); ``inside`` is the field of view
-(:func:`igtt.field.out_of_field`), and pixels outside it get no label.
+:func:`igtt.starts.images.orient`); ``inside`` is the field of view
+(:func:`igtt.starts.field.out_of_field`), and pixels outside it get no label.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from skimage.exposure import equalize_adapthist
 from skimage.filters import apply_hysteresis_threshold, gaussian, threshold_otsu
 from skimage.morphology import disk, skeletonize, white_tophat
 
-from .blobs import StartLabels
+from .field import out_of_field
+from .labels import StartLabels
+from .reduce import spread
 
 __all__ = ["line_response", "line_start", "line_width", "tophat_radius", "first_line_mask"]
 
@@ -69,9 +71,6 @@ def line_width(images: Sequence[np.ndarray], *, max_images: int = 8) -> float:
     width : float
         ``nan`` if no line is found.
     """
-    from .field import out_of_field
-    from .objects import spread
-
     widths = []
     for image in spread(images, max_images):
         mask = first_line_mask(image, ~out_of_field(image))

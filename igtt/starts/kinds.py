@@ -16,37 +16,14 @@ from scipy import ndimage as ndi
 from skimage.feature import hessian_matrix, peak_local_max
 from skimage.transform import rescale
 
-__all__ = ["KINDS", "blob_diameter", "detect_kind", "elongation", "estimate_size", "resize_factor", "grey_opening", "spread", "FALLBACK_SIZE"]
+from ..config import KINDS, Config
+from .field import out_of_field
+from .lines import first_line_mask, line_width
+from .reduce import grey_opening, spread
 
-KINDS = ("auto", "blobs", "lines")
+__all__ = ["KINDS", "blob_diameter", "detect_kind", "elongation", "estimate_size", "resolve_objects", "FALLBACK_SIZE"]
 
 _SIGMAS = np.geomspace(1.0, 16.0, 12)  # scales of the blob search, in pixels of the reduced image
-
-
-def spread(images: Sequence, most: int) -> list:
-    """At most ``most`` of ``images``, evenly spaced (first and last included): a sample to estimate from."""
-    picks = np.unique(np.linspace(0, len(images) - 1, min(len(images), most)).round().astype(int))
-    return [images[i] for i in picks]
-
-
-def resize_factor(size: float, target: float) -> float:
-    """The factor (at most 1) that brings a structure of ``size`` pixels to about ``target`` pixels."""
-    return min(1.0, target / max(size, 1e-6))
-
-
-def grey_opening(image: np.ndarray, radius: float, *, target: float = 6.0) -> np.ndarray:
-    """A grey opening with a disk of ``radius``, computed at a reduced scale where the disk has ~``target`` px.
-
-    Removes bright structures narrower than the disk (thin lines, fine
-    texture) and keeps wider ones. Returns an array of the input's shape.
-    """
-    from skimage.morphology import disk, opening
-    from skimage.transform import resize
-
-    factor = resize_factor(radius, target)
-    small = rescale(image, factor, anti_aliasing=True) if factor < 1 else image
-    small = opening(small, disk(max(1, int(round(radius * factor)))))
-    return resize(small, image.shape, order=1) if factor < 1 else small
 
 
 def _blob_peaks(image: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -165,8 +142,6 @@ def detect_kind(images: Sequence[np.ndarray], *, max_images: int = 6) -> str:
     max_images : int
         At most this many images (evenly spaced) are looked at.
     """
-    from .field import out_of_field
-    from .lines import first_line_mask
 
     elongations, covers = [], []
     for image in spread(images, max_images):
@@ -187,7 +162,26 @@ FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0}  # when nothing can be measured (e
 def estimate_size(oriented: list[np.ndarray], kind: str) -> float:
     """Typical blob diameter or width of the wider lines, in pixels, from normalised images with bright objects."""
     if kind == "lines":
-        from .lines import line_width
-
         return line_width(oriented)
     return blob_diameter(oriented)
+
+
+MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
+
+
+def resolve_objects(oriented: Sequence[np.ndarray], config: Config) -> tuple[str, float | None]:
+    """The kind of object and its size: the config's where given, else estimated from the images.
+
+    ``oriented``: normalised images with bright objects. The size is None
+    where the kind's recipe needs none; where it cannot be measured (no
+    structure), :data:`FALLBACK_SIZE`.
+    """
+    oriented = [o for o in oriented if min(o.shape) >= MIN_SIDE]  # a sliver says nothing about objects
+    kind = config.objects if config.objects != "auto" else (detect_kind(oriented) if oriented else "blobs")
+    resolved = config.for_kind(kind)
+    if not (resolved.start == "objects" or resolved.subtract_background):
+        return kind, None
+    size = config.object_size
+    if size is None and oriented:
+        size = estimate_size(oriented, kind)
+    return kind, float(size) if size is not None and np.isfinite(size) else FALLBACK_SIZE[kind]

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .network import as_input
+from .network import as_input, use_bfloat16
 
-__all__ = ["predict_tiled", "tile_layout", "pad_to_multiple"]
+__all__ = ["predict_tiled", "predict_with", "tile_layout", "pad_to_multiple"]
 
 _MULTIPLE = 32  # the U-Net halves the size up to 5 times
 
@@ -119,3 +119,16 @@ def _coverage(length: int, starts: list[int], ramp: np.ndarray) -> np.ndarray:
     for s in starts:
         weight[s : s + len(ramp)] += ramp
     return weight
+
+
+def predict_with(net: nn.Module, image: np.ndarray, config, device: torch.device, *, transform=None) -> np.ndarray:
+    """:func:`predict_tiled` with a :class:`~igtt.Config`'s tiles and precision."""
+    return predict_tiled(
+        net,
+        image,
+        device=device,
+        tile_size=config.tile_size,
+        tile_overlap=config.tile_overlap,
+        bfloat16=use_bfloat16(config.precision, device),
+        transform=transform,
+    )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .field import field_step
-from .io import ImageReadError, error_line
+from ..starts.field import field_step
+from .files import ImageReadError, error_line
 
 __all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks", "is_lazy", "predict_lazy"]
 
@@ -24,7 +24,7 @@ class Plane:
 
     ``source`` names the array (a zarr store's path): any fault while
     reading a region (a corrupt, truncated or unreadable chunk, a share
-    that errors) becomes an :class:`~igtt.io.ImageReadError` naming it and
+    that errors) becomes an :class:`~igtt.io.files.ImageReadError` naming it and
     the block.
     """
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .config import Config
+from .. import __version__
+from ..config import STARTS, Config
 from .outputs import atomic_path, check_target
-from .network import prepare, resolve_device, unet_for
+from ..nn.network import prepare, resolve_device, unet_for
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
@@ -69,7 +69,10 @@ def load(cls, path, *, device: str | None = None):
     if missing:
         raise ValueError(f"{path}: damaged igtt model file (no {', '.join(missing)})")
     try:
-        config = Config.from_dict(state["config"])
+        values = dict(state["config"])
+        if values.get("start") not in STARTS:  # a start since removed (contrast, otsu): it shaped training, not prediction
+            values["start"] = "objects"
+        config = Config.from_dict(values)
         if made == 1:  # before object kinds: plain scaled input, the blob pipeline
             config = config.replace(objects="blobs", subtract_background=False)
         if device is not None:

@@ -1,6 +1,6 @@
 """The one training loop: optimiser, learning-rate schedule, precision and BatchNorm recalibration.
 
-Used by iGTT self-training (:mod:`igtt.train`) and by the supervised study
+Used by iGTT self-training (:mod:`igtt.training.train`) and by the supervised study
 runs (:mod:`igtt.study.supervised`); each brings its own batches and loss.
 """
 

@@ -152,10 +152,8 @@ def orient(
     normed = [normalize(im) if r is None else rescale(im, *r) for im, r in zip(images, ranges)]
     if foreground == "auto":
         foreground = detect_polarity(normed)
-    if foreground == "dark":
-        for im in normed:
-            if im.max() > 0:
-                np.subtract(1.0, im, out=im)
+    if foreground == "dark":  # the one way to flip polarity (rescale's); an image with nothing in range stays empty
+        normed = [rescale(im, 0.0, 1.0, invert=True) if im.max() > 0 else im for im in normed]
     return normed, foreground
 
 

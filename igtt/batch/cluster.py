@@ -10,13 +10,13 @@ resumes anything that was not written. Needs ``pip install 'igtt[distributed]'``
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..io.files import error_line
 from .events import Failed
 from .jobs import Job, PlanError
 from .step import predict_job
@@ -37,6 +37,8 @@ def _check_reachable(address: str) -> None:
     made: a client facing a listener that never answers waits forever, and
     one that fails half-made prints tracebacks when it is collected.
     """
+    import asyncio
+
     from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
@@ -50,8 +52,7 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, port), timeout=_TIMEOUT).close()
         asyncio.run(asyncio.wait_for(_handshake(address.strip()), _TIMEOUT + 1))
     except Exception as exc:  # refused, unknown host, timed out, or something that is no dask scheduler
-        reason = "no answer" if isinstance(exc, TimeoutError) else getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
-        raise PlanError(f"cannot reach the dask scheduler at {address} ({reason})") from None
+        raise PlanError(f"cannot reach the dask scheduler at {address} ({'no answer' if isinstance(exc, TimeoutError) else error_line(exc)})") from None
 
 
 async def _handshake(address: str) -> None:
@@ -73,7 +74,7 @@ def connect(address: str):
     try:
         return Client(address.strip(), timeout=f"{_TIMEOUT}s", set_as_default=False)
     except Exception as exc:  # a listener that is no scheduler, TLS without its settings: each library's own type
-        raise PlanError(f"cannot use the dask scheduler at {address} ({str(exc).splitlines()[0] or type(exc).__name__})") from None
+        raise PlanError(f"cannot use the dask scheduler at {address} ({error_line(exc)})") from None
 
 
 def _model_bytes(model) -> bytes:

@@ -102,15 +102,14 @@ def plan(
     share, outputs that would land on an input, outputs that are folders or
     sit below a file, and existing outputs without ``overwrite`` or
     ``skip_existing``. ``save_model``: a model file the run also writes
-    (checked with :func:`check_model_target`, and never where a mask goes).
+    (as :func:`check_model_target`, and never where a mask goes).
     Removes temporaries that ended runs left behind. Returns the jobs still to do and how many were skipped as done.
     """
     kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels
     outputs = OutputPlan([job.source for job in jobs], overwrite=overwrite or skip_existing)
     pending, done, replaced = [], 0, []
-    if save_model is not None:
-        check_model_target(save_model, jobs, overwrite)
-        outputs.add(save_model, "--save-model", kind="model")
+    if save_model is not None and outputs.add(save_model, "--save-model", kind="model") and not overwrite:
+        raise PlanError(f"{save_model} exists; use --overwrite to replace it")  # --skip-existing resumes masks, not models
     single_store = out.name.endswith(".zarr") and len(jobs) == 1 and jobs[0].is_zarr  # --out masks.ome.zarr
     for job in jobs:
         base = out / job.relative

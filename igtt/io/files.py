@@ -138,11 +138,9 @@ def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int 
         if isinstance(exc, MemoryError):
             raise ImageReadError(f"{path}: too large to read into memory") from None
         raise
-    except OSError as exc:  # storage: permission, gone, an I/O error of a network share
-        if exc.strerror:
+    except Exception as exc:  # every fault is one line, never a traceback
+        if isinstance(exc, OSError) and exc.strerror:  # storage: permission, gone, an I/O error of a network share
             raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from None
-        raise ImageReadError(f"{path}: cannot read as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    except Exception as exc:  # every decoder error of a bad file is one line, never a traceback
         raise ImageReadError(f"{path}: cannot read as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     image = np.asarray(image)
     if image.dtype.kind not in "biuf":

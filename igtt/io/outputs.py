@@ -275,24 +275,24 @@ def is_model_file(path: str | Path) -> bool:
 
 
 def _abandoned(tmp: Path) -> bool:
-    """A temporary whose run is over: made on this machine by a process that has ended, or older than a day."""
+    """A temporary whose run is over: made on this machine by a process that has ended, older than a day, or unowned."""
     try:
         if time.time() - tmp.lstat().st_mtime > _STALE_SECONDS:
             return True
     except OSError:
         return False
-    owner = tmp.name[: -len(".part")].rsplit(".", 1)[-1].split("-")
-    if len(owner) < 3 or owner[0] != _HOST or not owner[1].isdigit():
-        return owner[0] == _HOST or len(owner) < 3  # another machine's is left to it (until it is a day old)
-    pid = int(owner[1])
-    if pid == os.getpid():
+    host, _, pid = tmp.name[: -len(".part")].rsplit(".", 1)[-1].partition("-")
+    pid = pid.partition("-")[0]
+    if not pid.isdigit():  # no owner in the name (an older igtt's): the next run cleans it
+        return True
+    if host != _HOST:  # another machine's, on shared storage: left to it
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except OSError:  # alive, another user's
-        return False
+        pass
     return False
 
 

@@ -25,7 +25,13 @@ PRESET or PRESET:KIND
     ``objects=KIND`` (``blobs`` or ``lines``; default the preset's, ``auto``).
 
 Prints a Markdown table (dataset, method, kind, size, start Dice, Dice,
-seconds); ``--csv`` writes the per-image Dice too.
+seconds, and per image: the 5th-percentile Dice, how many images end more
+than 5 Dice below their own start, the Spearman rank correlation between
+igtt's quality score (``igtt.quality``, no ground truth) and the true Dice,
+and the same for the trivial score, the Dice between igtt's mask and
+Otsu's); then the worst images of each igtt run with their flags, and the
+score's Spearman over every image of every folder pooled. ``--csv`` writes
+the per-image Dice too.
 """
 
 from __future__ import annotations
@@ -37,15 +43,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 from skimage import exposure, filters, morphology, transform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import igtt  # noqa: E402
-from igtt.starts.images import orient  # noqa: E402
 from igtt.io.files import find_images, read_image  # noqa: E402
 from igtt.io.metrics import scores  # noqa: E402
-from igtt.starts.start import start_labels  # noqa: E402
+from igtt.quality import folder_flags  # noqa: E402
 
 
 def load_folder(folder: Path, limit: int | None):
@@ -117,20 +123,14 @@ def classical(method: str, images, fovs, foreground: str, rule: str):
 
 
 def run_igtt(method: str, images, foreground: str, seed: int, overrides: dict):
-    """Fit and predict as a user would."""
+    """Fit and predict as a user would; the masks, the fitted model and every image's quality check."""
     name, _, kind = method.partition(":")
     changes = dict(overrides, foreground=foreground, seed=seed)
     if kind:
         changes["objects"] = kind
     model = igtt.IGTT(igtt.preset(name, **changes)).fit(images)
-    return model.predict(images), model
-
-
-def start_masks(model, images):
-    """The classical masks the fitted model's start labels came from (before any training)."""
-    oriented, _ = orient(images, model.foreground_)
-    config = model.config.for_kind(model.objects_)
-    return [start_labels(o, start=config.start, kind=model.objects_, size=model.object_size_).mask for o in oriented]
+    done = list(model.iter_predict(images))
+    return [d.mask for d in done], model, folder_flags([d.check for d in done])
 
 
 def parse_value(text: str):
@@ -151,6 +151,11 @@ def mean_dice(masks, truths, fovs):
     return 100 * np.nanmean(dice), dice
 
 
+def _spearman(score, dice) -> float:
+    keep = np.isfinite(score) & np.isfinite(dice)
+    return float(spearmanr(score[keep], dice[keep])[0]) if keep.sum() > 2 else float("nan")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", help="data folders, each optionally ending in :bright/:dark/:auto[:RULE]")
@@ -159,6 +164,7 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each folder")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Config changes for igtt methods")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--worst", type=int, default=3, help="list this many worst images per igtt run")
     parser.add_argument("--csv", type=Path, default=None, help="write per-image Dice here")
     args = parser.parse_args(argv)
 
@@ -167,10 +173,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
-    per_image = []
+    per_image, worst, pooled = [], [], {}
     print(f"torch threads: {torch.get_num_threads()}, seed {args.seed}", flush=True)
-    print("| dataset | n | method | kind | size px | start Dice % | Dice % | seconds |", flush=True)
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    print("| dataset | n | method | kind | size px | start Dice % | Dice % | p5 Dice % | below start by >5 | Spearman score | Spearman trivial | seconds |", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for spec in args.folders:
         folder, _, rest = spec.partition(":")
         foreground, _, rule = rest.partition(":")
@@ -178,22 +184,48 @@ def main(argv=None):
         foreground = foreground or "bright"
         rule = rule or next((r for key, r in RULE_BY_FOLDER.items() if key in folder.name), "li")
         names, images, truths, fovs = load_folder(folder, args.limit)
+        otsu = classical("otsu", images, fovs, foreground, rule)
         for method in args.methods:
             t0 = time.perf_counter()
-            kind = size = start = ""
+            kind = size = start = p5 = below = rho = trivial = ""
+            checks = None
             if method in ("otsu", "adaptive", "rule"):
-                masks = classical(method, images, fovs, foreground, rule)
+                masks = otsu if method == "otsu" else classical(method, images, fovs, foreground, rule)
                 seconds = time.perf_counter() - t0
                 label = f"rule ({rule})" if method == "rule" else method
             else:
-                masks, model = run_igtt(method, images, foreground, args.seed, overrides)
+                masks, model, checks = run_igtt(method, images, foreground, args.seed, overrides)
                 seconds = time.perf_counter() - t0
                 kind, size = model.objects_, f"{model.object_size_:.1f}" if model.object_size_ else "-"
-                start = f"{mean_dice(start_masks(model, images), truths, fovs)[0]:.1f}"
+                start_mean, start_dice = mean_dice([s.mask for s in model.starts(images)], truths, fovs)
+                start = f"{start_mean:.1f}"
                 label = method
             mean, dice = mean_dice(masks, truths, fovs)
+            dice = np.array(dice, float)
+            if checks is not None:
+                start_dice = np.array(start_dice, float)
+                score = np.array([c.score for c in checks], float)
+                agree = np.array([scores(m, o)["dice"] for m, o in zip(masks, otsu)], float)
+                p5 = f"{100 * np.nanpercentile(dice, 5):.1f}"
+                below = str(int(np.sum(dice < start_dice - 0.05)))
+                rho, trivial = f"{_spearman(score, dice):.2f}", f"{_spearman(agree, dice):.2f}"
+                pooled.setdefault(method, []).append((score, dice))
+                order = [i for i in np.argsort(np.nan_to_num(dice, nan=2.0))[: args.worst]]
+                worst += [
+                    f"{folder.name} {method} {names[i]}: Dice {100 * dice[i]:.1f} (start {100 * start_dice[i]:.1f}), "
+                    f"score {score[i]:.2f}, {'; '.join(checks[i].flags) or 'no flags'}"
+                    for i in order
+                ]
             per_image += [(folder.name, label, n, d) for n, d in zip(names, dice)]
-            print(f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {mean:.1f} | {seconds:.1f} |", flush=True)
+            print(
+                f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {mean:.1f} | {p5} | {below} | {rho} | {trivial} | {seconds:.1f} |",
+                flush=True,
+            )
+    for line in worst:
+        print("worst:", line)
+    for method, runs in pooled.items():
+        score, dice = (np.concatenate(x) for x in zip(*runs))
+        print(f"pooled Spearman, {method}, {len(dice)} images of {len(runs)} folders: {_spearman(score, dice):.2f}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             csv.writer(f).writerows([("dataset", "method", "image", "dice")] + per_image)

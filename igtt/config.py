@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 __all__ = ["Config", "PRESETS", "preset"]
 
 STARTS = ("objects", "black")
-KINDS = ("auto", "blobs", "lines")
+KINDS = ("auto", "blobs", "lines", "compartments")
 
 # What each kind of object changes, where the field is left at None (measured reasons in the README):
 # blobs: the Potts term puts boundaries on edges (BBBC039 95.4 -> 96.5 over its start); lines: it erases thin
@@ -17,6 +17,8 @@ KINDS = ("auto", "blobs", "lines")
 KIND_DEFAULTS = {
     "blobs": dict(crf_weight=1.0, zoom=1.0, epochs=20, subtract_background=True),
     "lines": dict(crf_weight=0.0, zoom=0.5, epochs=15, subtract_background=False),
+    # compartments: the size is the walls' width, so no background at it (it would take the objects away)
+    "compartments": dict(crf_weight=1.0, zoom=1.0, epochs=20, subtract_background=False),
 }
 REFRESHES = ("none", "dmi")
 LOSSES = ("balanced_bce", "dmi_iou")
@@ -35,12 +37,13 @@ class Config:
     ----------
     foreground : {"bright", "dark", "auto"}
         Polarity of the objects. ``auto`` guesses from the intensity skewness.
-    objects : {"auto", "blobs", "lines"}
-        The kind of structure: ``blobs`` (compact objects: nuclei, cells,
-        mitochondria), ``lines`` (vessels, filaments, ER, membranes), or
-        ``auto``: decided from the images (:func:`igtt.starts.kinds.detect_kind`).
+    objects : {"auto", "blobs", "lines", "compartments"}
+        The kind of structure: ``blobs`` (compact objects: nuclei, cells),
+        ``lines`` (vessels, filaments, ER, membranes), ``compartments``
+        (objects inside a network of walls: mitochondria among membranes in
+        EM), or ``auto``: decided from the images (:func:`igtt.starts.kinds.detect_kind`).
     object_size : float or None
-        Typical blob diameter, or width of the widest lines, in pixels;
+        Typical blob diameter, or width of the widest lines or walls, in pixels;
         ``None`` estimates it from the images.
     start : {"objects", "black"}
         Where the pseudo-labels start. ``objects``: the start built for the

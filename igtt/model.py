@@ -15,16 +15,17 @@ from .nn.infer import predict_with
 from .nn.network import for_inference, prepare, resolve_device, unet_for
 from .nn.network_input import NetworkInput
 from .nn.postprocess import clean_mask
+from .quality import ImageCheck, Segmentation, check_image, folder_flags
 from .starts.field import field_step
 from .starts.images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
-from .starts.kinds import resolve_objects
+from .starts.kinds import image_size, resolve_objects
 from .starts.labels import StartLabels
-from .starts.start import start_labels
+from .starts.start import own_start, start_labels
 from .training import paper
 from .training.hints import as_hint_list, polarity_from_hints
 from .training.train import Progress, iter_fit
 
-__all__ = ["IGTT"]
+__all__ = ["IGTT", "Segmentation"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class IGTT:
         self.foreground_: str | None = None  # the polarity used, 'auto' resolved at fit
         self.objects_: str | None = None  # the kind of object used, 'auto' resolved at fit
         self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
+        self.hinted_ = False  # learnt from hints (or labels): its masks are then never replaced by the label-free start
         self._folded = None  # (net, its BatchNorm-folded copy for prediction), made on first use
 
     # -- training -----------------------------------------------------------------
@@ -84,6 +86,7 @@ class IGTT:
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
         hints = as_hint_list(hints, raw)
+        self.hinted_ = any(h is not None and h.any() for h in hints)
         foreground = self.config.foreground
         if foreground == "auto":
             foreground = polarity_from_hints(raw, hints) or foreground
@@ -101,17 +104,10 @@ class IGTT:
             return
         inputs, starts, hints = [], [], [hints[i] for i in usable]
         for i in usable:
-            scaling = self._input(raw[i], ranges[i])
+            size = self._image_size(oriented[i], ranges[i])
+            scaling = self._input(raw[i], ranges[i], size)
             inputs.append(scaling(raw[i]))
-            starts.append(
-                start_labels(
-                    oriented[i],
-                    start=config.start,
-                    kind=self.objects_,
-                    size=self.object_size_,
-                    background=scaling.background,
-                )
-            )
+            starts.append(start_labels(oriented[i], start=config.start, kind=self.objects_, size=size, background=scaling.background))
             oriented[i] = None  # free as we go: the network inputs replace the oriented images
         yield from self._train(inputs, starts, config, device, preview, hints)
 
@@ -125,6 +121,7 @@ class IGTT:
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
         hints = as_hint_list(hints, raw)
+        self.hinted_ = True
         usable = [i for i, im in enumerate(raw) if np.ptp(im) > 0]
         inputs, starts = [], []
         for i in usable:
@@ -173,22 +170,19 @@ class IGTT:
         ranges = per_image(ranges, len(raw))
         return restore_shape([self._proba_one(im, self._input(im, r)) for im, r in zip(raw, ranges)], images)
 
-    def predict(self, images, *, return_proba: bool = False, ranges=None):
+    def predict(self, images, *, return_proba: bool = False, ranges=None, check: bool = True):
         """Binary masks (bool), shaped like ``images``.
 
         The rule from probability to mask is ``Config.mask_threshold``: a
         fixed value (default 0.5: the balanced loss makes 0.5 the point where
         foreground and background are equally likely), or ``"dmi"``: the
-        per-image threshold search of the paper followed by a polarity check
-        (the mask must cover the brighter side of the oriented image). Holes
-        smaller than a typical object are filled
-        (:func:`igtt.nn.postprocess.fill_small_holes`), and pixels
-        outside the field of view (:func:`igtt.starts.field.out_of_field`) are
-        background. No ground truth is used anywhere.
+        per-image threshold search of the paper and a polarity check. Holes
+        smaller than a typical object are filled, pixels outside the field of
+        view are background (:func:`igtt.nn.postprocess.clean_mask`). Images
+        are scaled tile by tile: the peak is about one float32 map per image.
 
-        Images are scaled tile by tile, so a 16-bit image is never held as
-        float32 in full; the peak is about one float32 map per image.
-
+        Each mask is checked against the image's own start and replaced by
+        it where it ran away (:meth:`iter_predict`; ``check=False``: not).
         With ``return_proba=True`` returns ``(masks, probabilities)``;
         ``ranges`` as in :meth:`iter_fit`. A zarr or dask array is read block
         by block (:func:`igtt.io.blocks.predict_lazy`); only the mask is held.
@@ -196,22 +190,64 @@ class IGTT:
         self._check_fitted()
         if is_lazy(images) and not return_proba:  # zarr, dask: block by block, scaled like the whole
             return predict_lazy(self, images)
+        done = list(self.iter_predict(images, ranges=ranges, proba=return_proba, check=check))
+        masks = restore_shape([d.mask for d in done], images)
+        return (masks, restore_shape([d.proba for d in done], images)) if return_proba else masks
+
+    def report(self, images, *, ranges=None) -> list[ImageCheck]:
+        """The quality check of every image's mask (:class:`igtt.quality.ImageCheck`: score, flags, measurements), no ground truth needed.
+
+        Folder-level flags (an image covering many times the folder's median)
+        are added by :func:`igtt.quality.folder_flags` over the list.
+        """
+        return folder_flags([d.check for d in self.iter_predict(images, ranges=ranges)])
+
+    def iter_predict(self, images, *, ranges=None, proba: bool = False, check: bool = True) -> Iterator[Segmentation]:
+        """One :class:`Segmentation` per image (mask, probability if asked, quality check), image by image.
+
+        Each mask is checked against the image's own start
+        (:func:`igtt.quality.check_image`): one that ran away from what the
+        image supports is replaced by the start (unless the model learnt from
+        hints), and the check says so. ``check=False``, and images given with
+        ``ranges`` (blocks of a larger image), give the network's mask and no check.
+        """
+        self._check_fitted()
         raw = as_image_list(images)
-        masks, probas = [], []
         for image, range_ in zip(raw, per_image(ranges, len(raw))):
-            scaling = self._input(image, range_)
-            # the oriented image at most 2048 px a side, for the polarity and field-of-view checks
+            # the oriented image at most 2048 px a side, for the size, polarity, field-of-view and quality checks
             step = field_step(image.shape)
-            small = rescale(image[::step, ::step], scaling.lo, scaling.hi, invert=scaling.invert)
-            proba = self._proba_one(image, scaling)
-            mask = self._threshold(proba, small, step)
-            if return_proba:
-                probas.append(proba)
-            del proba  # free the float map before the label-hungry clean-up
-            masks.append(clean_mask(mask, small, step))
-        if return_proba:
-            return restore_shape(masks, images), restore_shape(probas, images)
-        return restore_shape(masks, images)
+            lo, hi = intensity_range(image) if range_ is None else map(float, range_[:2])
+            small = rescale(image[::step, ::step], lo, hi, invert=self.foreground_ == "dark")
+            size = self._image_size(small, range_, step)
+            scaling = self._input(image, range_ if range_ is not None else (lo, hi), size)
+            probability = self._proba_one(image, scaling)
+            mask = self._threshold(probability, small, step)
+            seen = probability[::step, ::step].copy() if step > 1 else probability  # what the check looks at
+            if not proba:
+                del probability  # free the float map before the label-hungry clean-up
+            mask, quality = clean_mask(mask, small, step), None
+            if check and range_ is None and hi > lo:
+                background = scaling.background if step == 1 else None
+                mask, quality = check_image(
+                    mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
+                    replace=not self.hinted_, polarity=self.foreground_,
+                )
+            del seen
+            yield Segmentation(mask, probability if proba else None, quality)
+
+    def starts(self, images, *, ranges=None) -> list[StartLabels]:
+        """Each image's own label-free start, as training and the quality check use it (the fitted kind, each image's size)."""
+        self._check_fitted()
+        raw = as_image_list(images)
+        ranges = per_image(ranges, len(raw))
+        oriented, _ = orient(raw, self.foreground_, ranges)
+        return [own_start(o, self.objects_, self._image_size(o, r)) for o, r in zip(oriented, ranges)]
+
+    def _image_size(self, oriented: np.ndarray, range_, step: int = 1) -> float | None:
+        """The fitted object size, or the image's own (:func:`igtt.starts.kinds.image_size`) when estimated and the image whole."""
+        if range_ is not None or self.config.object_size is not None:
+            return self.object_size_
+        return image_size(oriented, self.objects_, self.object_size_, step=step)
 
     def scaling_of(self, view: np.ndarray, *, step: int = 1) -> tuple[float, float, float]:
         """The intensity scaling of a large image from its strided view ``image[::step, ::step]``: ``(lo, hi, gain)``.
@@ -226,12 +262,11 @@ class IGTT:
         scaling = NetworkInput.for_image(view, invert=self.foreground_ == "dark", diameter=diameter, range=(lo, hi))
         return lo, hi, scaling.gain
 
-    def _input(self, image: np.ndarray, range_=None) -> NetworkInput:
-        """How ``image`` becomes network input: its range, the model's polarity, its background if the kind wants it."""
+    def _input(self, image: np.ndarray, range_=None, size: float | None = None) -> NetworkInput:
+        """How ``image`` becomes network input: its range, the model's polarity, its background at ``size`` (default the fitted one) if the kind wants it."""
         subtract = self._resolved().subtract_background
-        return NetworkInput.for_image(
-            image, invert=self.foreground_ == "dark", diameter=self.object_size_ if subtract else None, range=range_
-        )
+        size = size or self.object_size_
+        return NetworkInput.for_image(image, invert=self.foreground_ == "dark", diameter=size if subtract else None, range=range_)
 
     def _proba_one(self, image: np.ndarray, scaling: NetworkInput) -> np.ndarray:
         if scaling.hi <= scaling.lo:

@@ -76,6 +76,8 @@ class IGTTWidget(Container):
         self._stop = PushButton(text="Stop", enabled=False)
         self._progress = ProgressBar(label="Epoch", value=0, min=0, max=1)
         self._status = Label(value="")
+        self._quality = Label(value="")  # the quality check of the image (or mask) in view
+        self._rows: dict[str, list[dict]] = {}  # quality report rows by image and mask layer name
         self._model_path = FileEdit(label="Model file", mode="w", filter="*.igtt")
         self._save = PushButton(text="Save model", enabled=False)
         self._load = PushButton(text="Load model")
@@ -84,10 +86,11 @@ class IGTTWidget(Container):
         self._refine_epochs = SpinBox(label="Refine epochs", value=5, min=1, max=100)
         self._refine = PushButton(text="Refine with hints", enabled=False)
         self._status.native.setWordWrap(True)  # a long status wraps instead of being cut
+        self._quality.native.setWordWrap(True)
         self.extend([
             self._layer, self._foreground, self._preset, self._objects, self._object_size, self._epochs, self._seed,
             self._device, self._with_proba, self._run, self._stop, self._add_hints, self._refine_epochs, self._refine,
-            self._progress, self._status, self._model_path, self._save, self._load, self._apply,
+            self._progress, self._status, self._quality, self._model_path, self._save, self._load, self._apply,
         ])  # fmt: skip
         self._run.changed.connect(self._start_training)
         self._stop.changed.connect(self._request_stop)
@@ -97,6 +100,8 @@ class IGTTWidget(Container):
         self._add_hints.changed.connect(self._add_hints_layers)
         self._refine.changed.connect(self._refine_model)
         viewer.layers.events.inserted.connect(self._layer.reset_choices)
+        viewer.layers.selection.events.active.connect(self._show_quality)
+        viewer.dims.events.current_step.connect(self._show_quality)
         viewer.layers.events.removed.connect(self._layer.reset_choices)
 
     # -- helpers ----------------------------------------------------------------
@@ -234,7 +239,22 @@ class IGTTWidget(Container):
         elif isinstance(event, batch.Report):
             model = event.model
             size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
-            self._status.value = f"done: {event.written} mask(s); objects: {model.objects_}{size}"
+            flagged = sum(1 for row in event.rows if row["flags"])
+            self._status.value = f"done: {event.written} mask(s); objects: {model.objects_}{size}; {flagged} flagged"
+            by_image = {row["image"]: [r for r in event.rows if r["image"] == row["image"]] for row in event.rows}
+            self._rows.update({name: rows for image, rows in by_image.items() for name in (image, _names(image, several)[0])})
+            self._show_quality()
+
+    def _show_quality(self, _event=None):
+        """The score and flags of the active image or mask layer, for the plane in view."""
+        layer = self._viewer.layers.selection.active
+        rows = self._rows.get(layer.name.removeprefix(f"{HINTS}: ")) if layer is not None else None  # an image, its mask or its hints
+        if not rows:
+            self._quality.value = ""
+            return
+        step = self._viewer.dims.current_step
+        row = rows[min(step[-layer.ndim] if len(rows) > 1 else 0, len(rows) - 1)]
+        self._quality.value = f"quality {row['score']}: {row['flags'] or 'no flags'}"
 
     def _on_error(self, exc):
         self._status.value = f"error: {exc}"

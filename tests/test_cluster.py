@@ -44,9 +44,11 @@ def test_cluster_masks_are_byte_identical_to_a_local_run(tmp_path, folder_and_mo
     assert local.exit_code == remote.exit_code == 1  # the broken file, skipped in both
     assert "broken.tif" in remote.output and "Traceback" not in remote.output
     names = sorted(p.name for p in (tmp_path / "local").iterdir())
-    assert names == [f"img{i}.tif" for i in range(6)] == sorted(p.name for p in (tmp_path / "remote").iterdir())
-    for name in names:
+    assert names == [f"img{i}.tif" for i in range(6)] + ["report.csv"] == sorted(p.name for p in (tmp_path / "remote").iterdir())
+    for name in names[:-1]:
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes()
+    rows = [sorted((tmp_path / out / "report.csv").read_text().splitlines()) for out in ("local", "remote")]
+    assert rows[0] == rows[1] and len(rows[0]) == 7  # the same checks, in the order the files completed
 
 
 def test_a_worker_lost_mid_run_is_retried(tmp_path, folder_and_model, cluster):
@@ -58,8 +60,8 @@ def test_a_worker_lost_mid_run_is_retried(tmp_path, folder_and_model, cluster):
         result = predict(folder, model, tmp_path / "out", "--scheduler", cluster.scheduler_address)
         client.wait_for_workers(2, timeout=60)  # the nanny restarts the lost worker
     assert result.exit_code == 1 and "broken.tif" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.tif" for i in range(6)]
-    assert all(np.asarray(tifffile.imread(p)).max() in (0, 255) for p in (tmp_path / "out").iterdir())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.tif" for i in range(6)] + ["report.csv"]
+    assert all(np.asarray(tifffile.imread(p)).max() in (0, 255) for p in (tmp_path / "out").glob("*.tif"))
 
 
 def test_an_unreachable_scheduler_fails_before_any_work(tmp_path, folder_and_model):

@@ -212,7 +212,7 @@ def test_cli_segment_and_train_follow_a_hint_folder_and_never_write_over_it(fold
     before = snapshot(images, hints)
     result = invoke("segment", images, "--out", tmp_path / "masks", "--hints", hints, "--save-model", tmp_path / "m.igtt")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["cell_0.tif", "cell_1.tif"]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["cell_0.tif", "cell_1.tif", "report.csv"]
     refined = invoke("segment", images, "--out", tmp_path / "again", "--model", tmp_path / "m.igtt", "--hints", hints)
     assert refined.exit_code == 0, refined.output
     trained = invoke("train", images, "--save-model", tmp_path / "t.igtt", "--hints", hints)

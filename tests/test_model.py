@@ -176,7 +176,7 @@ def test_a_model_file_of_format_2_loads_and_predicts_as_it_did():
     model = IGTT.load(data / "format2_model.igtt", device="cpu")
     assert (model.foreground_, model.objects_) == ("bright", "blobs") and model.object_size_ == pytest.approx(16.51, abs=0.01)
     then = np.asarray(Image.open(data / "format2_mask.png")) > 0
-    now = model.predict(make_nuclei((96, 96), n_nuclei=6, radius=(6, 10), rng=1)[0])
+    now = model.predict(make_nuclei((96, 96), n_nuclei=6, radius=(6, 10), rng=1)[0], check=False)  # the network's own mask
     assert then.any() and (now == then).mean() > 0.99  # folded BatchNorm and newer libraries move a few edge pixels
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import ImageReadError
+from ..quality import folder_flags, report_row
+from ..quality.report import write_report
 from .cluster import predict_on_cluster
 from .events import Report, Skipped, Trained, Written
 from .jobs import Job, PlanError
@@ -52,6 +54,8 @@ def run(
     scheduler: str | None = None,
     hints: Callable[[Job], np.ndarray | None] | None = None,
     refine: int = 0,
+    report: Path | None = None,
+    resume: bool = False,
 ) -> Iterator[object]:
     """Run planned jobs; yield :class:`Skipped`, training progress, :class:`Trained`, :class:`Written`, :class:`Failed`, then a :class:`Report`.
 
@@ -87,6 +91,10 @@ def run(
     refine : int
         With ``model`` and ``hints``: first refine the model on the jobs'
         images for this many epochs (:meth:`igtt.IGTT.iter_refine`).
+    report : Path, optional
+        Write the quality report (``report.csv``, :mod:`igtt.quality`) here at
+        the end, one row per checked plane; ``resume`` keeps the rows of an
+        existing one for the images not predicted in this run.
 
     Raises
     ------
@@ -141,11 +149,17 @@ def run(
         outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
     else:
         outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write) for job in pending)
+    checked = []  # (image, plane, check)
     for n, outcome in enumerate(outcomes, 1):
         if isinstance(outcome, Job):
             written += 1
+            checked += [(str(outcome.source), i, c) for i, c in enumerate(outcome.checks or ()) if c is not None]
             yield Written(outcome, n, len(pending))
             continue
         skipped.append((outcome.source, outcome.reason))
         yield outcome
-    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model)
+    folder_flags([c for _, _, c in checked])
+    rows = [report_row(name, plane, check) for name, plane, check in checked]
+    if report is not None and rows:
+        write_report(report, rows, keep_others=resume)
+    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model, rows=rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .jobs import Job
@@ -48,9 +48,10 @@ class Failed:
 
 @dataclass
 class Report:
-    """The end of a run: what happened to every input."""
+    """The end of a run: what happened to every input, and the quality report's rows (:func:`igtt.quality.report_row`)."""
 
     written: int
     skipped: list[tuple[Path | str, str]]
     seconds: float
     model: object = None
+    rows: list[dict] = field(default_factory=list)

@@ -34,6 +34,7 @@ class Job:
     outputs: dict[str, Path] = field(default_factory=dict)
     image: np.ndarray | None = None
     result: tuple[np.ndarray, np.ndarray | None] | None = None
+    checks: list | None = None  # per plane, the quality check of its mask (igtt.quality.ImageCheck or None)
     replace: bool = False  # whether writing may replace an existing output (--overwrite, --skip-existing)
 
     @property
@@ -95,6 +96,7 @@ def plan(
     overwrite: bool = False,
     skip_existing: bool = False,
     save_model: Path | None = None,
+    report: Path | None = None,
 ) -> tuple[list[Job], int]:
     """Give every job its output paths and check them all before any work (:class:`igtt.io.outputs.OutputPlan`).
 
@@ -103,13 +105,16 @@ def plan(
     sit below a file, and existing outputs without ``overwrite`` or
     ``skip_existing``. ``save_model``: a model file the run also writes
     (as :func:`check_model_target`, and never where a mask goes).
-    Removes temporaries that ended runs left behind. Returns the jobs still to do and how many were skipped as done.
+    ``report``: the quality report the run also writes (an existing one is
+    replaced with ``overwrite``, extended with ``skip_existing``). Removes temporaries that ended runs left behind. Returns the jobs still to do and how many were skipped as done.
     """
     kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels
     outputs = OutputPlan([job.source for job in jobs], overwrite=overwrite or skip_existing)
     pending, done, replaced = [], 0, []
     if save_model is not None and outputs.add(save_model, "--save-model", kind="model") and not overwrite:
         raise PlanError(f"{save_model} exists; use --overwrite to replace it")  # --skip-existing resumes masks, not models
+    if report is not None and outputs.add(report, "the quality report"):
+        replaced.append(report)
     single_store = out.name.endswith(".zarr") and len(jobs) == 1 and jobs[0].is_zarr  # --out masks.ome.zarr
     for job in jobs:
         base = out / job.relative

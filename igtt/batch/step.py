@@ -55,9 +55,9 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
             for _ in predict_store(job, model, reading):
                 pass
         else:
-            planes = planes_of(job.image)
-            masks, proba = model.predict(planes, return_proba=True) if probabilities else (model.predict(planes), None)
-            write(job, masks, proba)
+            done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
+            job.checks = [d.check for d in done]
+            write(job, [d.mask for d in done], [d.proba for d in done] if probabilities else None)
         return job
     except ImageReadError as exc:  # a fault while reading a block of a zarr store
         return Skipped(job.source, str(exc))

@@ -53,6 +53,7 @@ HintsOpt = Annotated[
     ),
 ]
 REFINE_EPOCHS = 5
+REPORT = "report.csv"  # the quality report, beside the masks
 ProbabilitiesOpt = Annotated[bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)]
 LabelsOpt = Annotated[bool, typer.Option("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)]
 SkipOpt = Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)]
@@ -118,6 +119,23 @@ def _summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> Non
         err.print(f"  failed: {escape(reason)}", highlight=False)
 
 
+def _check_first(quiet: bool, rows: list[dict], report: Path | None) -> None:
+    """End the summary with the images whose masks to look at first, from the quality report."""
+    from ..quality import to_check_first
+
+    first = to_check_first(rows)
+    if quiet or not rows:
+        return
+    if not first:
+        err.print(f"Quality: no image flagged ({len(rows)} checked); report in {escape(str(report))}" if report else "Quality: no image flagged")
+        return
+    flagged = sum(1 for r in rows if r["flags"])
+    err.print(f"Check first ({flagged} of {len(rows)} images flagged; all in {escape(str(report))}):" if report else "Check first:")
+    for row in first:
+        plane = f" plane {row['plane']}" if str(row["plane"]) != "0" else ""
+        err.print(f"  {escape(row['image'])}{plane}  score {row['score']}: {escape(row['flags'])}", highlight=False)
+
+
 def _run(events, quiet: bool, interrupted: str) -> batch.Report:
     try:
         return _render(events, quiet)
@@ -162,8 +180,10 @@ def segment(
     try:
         batch.check_writable(out.parent if out.name.endswith(".zarr") else out)  # --out masks.ome.zarr: one store
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
+        report = None if out.name.endswith(".zarr") else out / REPORT  # one store: no folder to put it beside
         pending, done = batch.plan(
-            jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing, save_model=save_model
+            jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing,
+            save_model=save_model, report=report,
         )
         painted = batch.hint_files(hints, jobs, pending) if hints is not None else None
         check_device(device)
@@ -193,10 +213,13 @@ def segment(
         scheduler=scheduler,
         hints=painted,
         refine=REFINE_EPOCHS if painted is not None and trained is not None else 0,
+        report=report,
+        resume=skip_existing,
     )
-    report = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
-    _summary(quiet, len(jobs), report, done)
-    if report.skipped:
+    ended = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
+    _summary(quiet, len(jobs), ended, done)
+    _check_first(quiet, ended.rows, report)
+    if ended.skipped:
         raise typer.Exit(1)
 
 

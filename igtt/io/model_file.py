@@ -34,6 +34,7 @@ def save(model, path) -> Path:
         "foreground": model.foreground_,
         "objects": model.objects_,
         "object_size": model.object_size_,
+        "hinted": model.hinted_,
         "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
     }
     with atomic_path(path) as tmp:
@@ -83,6 +84,7 @@ def load(cls, path, *, device: str | None = None):
     model.foreground_ = state["foreground"]
     model.objects_ = state.get("objects", "blobs")
     model.object_size_ = state.get("object_size", config.object_size)
+    model.hinted_ = bool(state.get("hinted", False))
     model.net = unet_for(config)
     try:
         model.net.load_state_dict(state["state_dict"])

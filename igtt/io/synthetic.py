@@ -1,4 +1,4 @@
-"""Synthetic microscopy images with known masks: nuclei-like blobs and filament networks.
+"""Synthetic microscopy images with known masks: nuclei-like blobs, filament networks, and organelles among walls.
 
 Used by the tests, the examples and the napari sample data, so none of them
 needs real data.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["make_nuclei", "make_filaments"]
-
+__all__ = ["make_nuclei", "make_filaments", "make_compartments"]
 
 
 def _render(
@@ -128,4 +127,43 @@ def make_filaments(
     mask = distance <= width / 2
     brightness = 0.6 + 0.4 * ndi.gaussian_filter(rng.random(shape), 8) / 0.5
     signal = mask * np.clip(brightness, 0.3, 1.2)
+    return _render(mask, signal, rng, noise=noise, background=background, dtype=dtype, dark=dark), mask
+
+
+def make_compartments(
+    shape: tuple[int, int] = (256, 256),
+    *,
+    n_cells: int = 80,
+    n_organelles: int = 6,
+    wall: float = 3.0,
+    radius: tuple[float, float] = (14, 20),
+    noise: float = 0.08,
+    background: float = 0.15,
+    dtype=np.uint16,
+    dark: bool = True,
+    rng=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """EM-like: a dense network of walls ``wall`` px wide, and round organelles, each in a room of its own.
+
+    The walls are as strong as the organelles and are not objects: the mask
+    holds the organelles only. Dark on light by default, as in EM.
+    Parameters and returns as :func:`make_nuclei`.
+    """
+    rng = np.random.default_rng(rng)
+    rows, cols = shape
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    mask, rooms = np.zeros(shape, bool), np.zeros(shape, bool)
+    for _ in range(n_organelles):
+        r = rng.uniform(*radius)
+        r0, c0 = rng.uniform(r, rows - r), rng.uniform(r, cols - r)
+        mask |= (rr - r0) ** 2 + (cc - c0) ** 2 <= r**2
+        rooms |= (rr - r0) ** 2 + (cc - c0) ** 2 <= (r + 2 * wall) ** 2
+    seeds = np.zeros(shape, np.int32)
+    seeds[rng.integers(0, rows, n_cells), rng.integers(0, cols, n_cells)] = np.arange(1, n_cells + 1)
+    _, (nearest_r, nearest_c) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    cells = seeds[nearest_r, nearest_c]
+    edges = ((cells != np.roll(cells, 1, 0)) | (cells != np.roll(cells, 1, 1))) & ~rooms
+    edges |= rooms & ~ndi.binary_erosion(rooms)  # each room's own wall
+    walls = ndi.distance_transform_edt(~edges) <= wall / 2
+    signal = 0.9 * walls + mask * rng.uniform(0.7, 1.0)
     return _render(mask, signal, rng, noise=noise, background=background, dtype=dtype, dark=dark), mask

@@ -74,10 +74,4 @@ def blob_start(
     response = blob_response(image, diameter, background=background)
     mask = per_object_cut(response)
     mask = remove_small_objects(mask, max_size=int(np.pi * (diameter / 6) ** 2) - 1, connectivity=2)
-    if inside is not None:
-        mask &= inside
-    foreground = ndi.binary_erosion(mask)
-    background = ~ndi.binary_dilation(mask)
-    if inside is not None:
-        background &= inside
-    return StartLabels(mask, foreground, background)
+    return StartLabels.tight(mask, inside)

@@ -13,11 +13,13 @@ import numpy as np
 from ..config import STARTS
 from .background import Background
 from .blobs import blob_start
+from .compartments import compartment_start
 from .field import out_of_field
+from .kinds import FALLBACK_SIZE
 from .labels import StartLabels
 from .lines import line_start
 
-__all__ = ["start_labels", "black_labels"]
+__all__ = ["start_labels", "black_labels", "own_start"]
 
 
 def black_labels(image: np.ndarray) -> StartLabels:
@@ -37,11 +39,12 @@ def start_labels(
         Normalised, objects bright.
     start : {"objects", "black"}
         ``objects``: the start of ``kind`` (:func:`igtt.starts.blobs.blob_start`,
-        :func:`igtt.starts.lines.line_start`), inside the field of view;
+        :func:`igtt.starts.lines.line_start`,
+        :func:`igtt.starts.compartments.compartment_start`), inside the field of view;
         ``black``: :func:`black_labels`.
-    kind : {"blobs", "lines"}
+    kind : {"blobs", "lines", "compartments"}
     size : float
-        Blob diameter or line width in pixels (needed for ``objects``).
+        Blob diameter, line width or wall width in pixels (needed for ``objects``).
     background : Background, optional
         The image's background, if already computed (blobs).
 
@@ -57,4 +60,16 @@ def start_labels(
     inside = ~out_of_field(image)
     if kind == "lines":
         return line_start(image, size, inside=inside)
+    if kind == "compartments":
+        return compartment_start(image, size, inside=inside)
     return blob_start(image, size, inside=inside, background=background)
+
+
+def own_start(oriented: np.ndarray, kind: str, size: float | None, *, step: int = 1, background: Background | None = None) -> StartLabels:
+    """An image's own label-free start of ``kind``, whatever start the config trains from (the quality check's reference).
+
+    ``size`` is in full-size pixels (None: the kind's fallback) and
+    ``oriented`` may be the image at every ``step``-th pixel.
+    """
+    size = FALLBACK_SIZE[kind] if size is None else size
+    return start_labels(oriented, kind=kind, size=size / step, background=background)

@@ -195,6 +195,7 @@ def _save_model(net, config: Config, path: Path) -> None:
     # the study scales images plainly: no inversion, no background subtraction
     model = IGTT(dataclasses.replace(config, objects="blobs", subtract_background=False))
     model.net, model.foreground_, model.objects_ = net, "bright", "blobs"
+    model.hinted_ = True  # trained on given labels: its masks are never replaced by a label-free start
     model.save(path)
 
 

@@ -1,0 +1,175 @@
+"""Trusting every image: the per-image check against the image's own start, the report, the compartments start, per-image sizes."""
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from igtt.cli import app
+from igtt.io.synthetic import make_compartments, make_filaments, make_nuclei
+from igtt.quality import check_mask, folder_flags, report_row, to_check_first
+from igtt.quality.check import dice
+from igtt.quality.report import assess, write_report
+from igtt.starts.images import orient
+from igtt.starts.kinds import detect_kind, estimate_size, image_size
+from igtt.starts.start import start_labels
+
+from .conftest import TINY
+
+
+def nuclei(rng=0, shape=(128, 128), radius=(6, 10)):
+    image, truth = make_nuclei(shape, n_nuclei=8, radius=radius, rng=rng)
+    return orient([image], "bright")[0][0], truth
+
+
+def test_a_mask_that_runs_away_from_the_start_is_replaced_by_it():
+    image, truth = nuclei()
+    start = start_labels(image, size=16).mask
+    runaway = np.ones_like(start)  # background taken for objects
+    runaway[:4] = False
+    kept, check = check_mask(runaway, np.full(start.shape, 0.9, np.float32), image, start, kind="blobs", size=16)
+    assert check.ran_away and check.replaced and np.array_equal(kept, start)
+    assert check.agreement < 0.5 and check.foreground == pytest.approx(start.mean())
+    assess(check)
+    assert "ran away" in check.flags[0] and "start kept" in check.flags[0]
+
+
+def test_a_mask_close_to_the_start_is_kept_and_scored_high():
+    image, truth = nuclei(1)
+    start = start_labels(image, size=16).mask
+    mask = truth.copy()
+    kept, check = check_mask(mask, mask.astype(np.float32), image, start, kind="blobs", size=16)
+    assert kept is mask and not check.ran_away and not check.replaced
+    assert check.agreement > 0.85 and check.objects >= 5
+    assess(check)
+    assert check.score > 0.7 and not check.flags
+
+
+def test_without_replace_a_runaway_is_only_reported():
+    image, _ = nuclei(2)
+    start = start_labels(image, size=16).mask
+    runaway = ~start
+    kept, check = check_mask(runaway, runaway.astype(np.float32), image, start, kind="blobs", size=16, replace=False)
+    assert kept is runaway and check.ran_away and not check.replaced
+    assert "check it" in assess(check).flags[0]
+
+
+def test_fragments_and_low_contrast_are_flagged():
+    rng = np.random.default_rng(0)
+    noise = rng.random((128, 128)).astype(np.float32)  # no structure at all
+    speckle = noise > 0.8  # hundreds of one-pixel pieces following no intensity step worth the name
+    start = speckle.copy()
+    _, check = check_mask(speckle, speckle.astype(np.float32), np.zeros_like(noise), start, kind="blobs", size=16)
+    flags = " ".join(assess(check).flags)
+    assert "many fragments" in flags and "low contrast" in flags
+
+
+def test_compartments_are_flagged_as_weak_label_free():
+    image, truth = nuclei(3)
+    _, check = check_mask(truth, truth.astype(np.float32), image, truth, kind="compartments", size=4)
+    assess(check)
+    assert any("add hints" in f for f in check.flags) and check.score <= 0.5
+
+
+def test_folder_flags_name_an_image_far_from_the_folders_median():
+    image, truth = nuclei(4)
+    checks = []
+    for cover in (0.05, 0.06, 0.05, 0.7):
+        mask = np.zeros((100, 100), bool)
+        mask.flat[: int(cover * mask.size)] = True
+        checks.append(assess(check_mask(mask, mask.astype(np.float32), np.zeros((100, 100)), mask, kind="blobs", size=8)[1]))
+    folder_flags(checks + [None])
+    assert any("13x the folder's median" in f for f in checks[3].flags)
+    assert not any("median" in f for c in checks[:3] for f in c.flags)
+
+
+def test_report_rows_check_first_and_resumed_report(tmp_path):
+    image, truth = nuclei(5)
+    good = assess(check_mask(truth, truth.astype(np.float32), image, truth, kind="blobs", size=16)[1])
+    bad = assess(check_mask(~truth, (~truth).astype(np.float32), image, truth, kind="blobs", size=16)[1])
+    rows = [report_row("a.tif", 0, good), report_row("b.tif", 0, bad)]
+    assert [r["image"] for r in to_check_first(rows)] == ["b.tif"]
+    path = tmp_path / "report.csv"
+    write_report(path, rows)
+    write_report(path, [report_row("b.tif", 0, good)], keep_others=True)  # b re-predicted, a kept
+    read = list(csv.DictReader(open(path)))
+    assert [r["image"] for r in read] == ["a.tif", "b.tif"] and read[1]["flags"] == ""
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_walls_are_detected_and_removed_before_the_start():
+    pairs = [make_compartments((256, 256), rng=i) for i in range(3)]
+    oriented, _ = orient([p[0] for p in pairs], "dark")
+    assert detect_kind(oriented) == "compartments"
+    width = estimate_size(oriented, "compartments")
+    assert 3 <= width <= 12  # walls drawn 3 px wide, blurred
+    for image, (_, truth) in zip(oriented, pairs):
+        walls_removed = dice(start_labels(image, kind="compartments", size=width).mask, truth)
+        blobs = dice(start_labels(image, kind="blobs", size=34).mask, truth)
+        assert walls_removed > blobs + 0.15, (walls_removed, blobs)
+
+
+def test_filaments_and_nuclei_are_not_compartments():
+    filaments, _ = orient([make_filaments((256, 256), rng=i)[0] for i in range(2)], "bright")
+    blobs, _ = orient([make_nuclei((256, 256), rng=i)[0] for i in range(2)], "bright")
+    assert detect_kind(filaments) == "lines" and detect_kind(blobs) == "blobs"
+
+
+def test_an_image_at_another_magnification_gets_its_own_size():
+    small, _ = nuclei(6, shape=(256, 256), radius=(5, 7))
+    large, _ = nuclei(7, shape=(256, 256), radius=(18, 24))
+    assert image_size(small, "blobs", 40.0) < 20
+    assert image_size(large, "blobs", 12.0) > 25
+    assert image_size(large, "blobs", 40.0) == 40.0  # within one scale step: the folder's steadier median
+    assert image_size(small, "lines", 40.0) == 40.0
+
+
+def test_segment_writes_the_report_and_names_the_images_to_check_first(tmp_path, tiny_cli):
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        tifffile.imwrite(tmp_path / "in" / f"img{i}.tif", make_nuclei((96, 96), n_nuclei=5, radius=(6, 9), rng=i)[0])
+    tifffile.imwrite(tmp_path / "in" / "blank.tif", np.random.default_rng(0).integers(0, 50, (96, 96), dtype=np.uint16))
+    result = CliRunner().invoke(app, ["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "out" / "report.csv")))
+    assert sorted(r["image"].rsplit("/", 1)[-1] for r in rows) == ["blank.tif", "img0.tif", "img1.tif", "img2.tif"]
+    assert all(0 <= float(r["score"]) <= 1 for r in rows)
+    assert "report.csv" in result.output and ("Check first" in result.output or "no image flagged" in result.output)
+    # the report is an output like the masks: kept without --overwrite, extended by a resumed run
+    again = CliRunner().invoke(app, ["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out")])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    (tmp_path / "out" / "img1.tif").unlink()
+    resumed = CliRunner().invoke(app, ["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--skip-existing", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(list(csv.DictReader(open(tmp_path / "out" / "report.csv")))) == 4
+
+
+def test_the_api_reports_every_image():
+    import igtt
+
+    images = [make_nuclei((96, 96), n_nuclei=5, radius=(6, 9), rng=i)[0] for i in range(2)]
+    model = igtt.IGTT(**TINY).fit(images)
+    checks = model.report(images)
+    assert len(checks) == 2 and all(0 <= c.score <= 1 for c in checks)
+    masks = model.predict(images)
+    done = list(model.iter_predict(images))
+    assert all(np.array_equal(m, d.mask) for m, d in zip(masks, done))  # predict applies the same check
+    assert [s.mask.shape for s in model.starts(images)] == [(96, 96)] * 2
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_the_wrong_polarity_is_flagged_with_the_option_to_try(dark):
+    from igtt.quality import check_image
+
+    checks = []
+    for i in range(3):
+        image = make_filaments((128, 128), width=3, dark=dark, rng=i)[0]
+        small = orient([image], "bright")[0][0]
+        mask = small > 0.5
+        checks.append(check_image(mask, mask.astype(np.float32), small, kind="lines", size=3)[1])
+    flags = [f for c in folder_flags(checks) for f in c.flags]
+    wrong = [f for f in flags if "try --foreground dark" in f]
+    assert (len(wrong) == 3) if dark else not wrong, flags
+    assert all(c.score <= 0.5 for c in checks) if dark else True

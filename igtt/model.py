@@ -126,7 +126,7 @@ class IGTT:
         inputs, starts = [], []
         for i in usable:
             mask = self.predict(raw[i], ranges=ranges[i])
-            inputs.append(self._input(raw[i], ranges[i])(raw[i]))
+            inputs.append(self._prepare(raw[i], ranges[i])[0](raw[i]))  # the input predict gave it, at its own size
             starts.append(StartLabels(mask=mask, foreground=mask, background=~mask))
         config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps)
         device = next(self.net.parameters()).device
@@ -168,7 +168,7 @@ class IGTT:
         self._check_fitted()
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
-        return restore_shape([self._proba_one(im, self._input(im, r)) for im, r in zip(raw, ranges)], images)
+        return restore_shape([self._proba_one(im, self._prepare(im, r)[0]) for im, r in zip(raw, ranges)], images)
 
     def predict(self, images, *, return_proba: bool = False, ranges=None, check: bool = True):
         """Binary masks (bool), shaped like ``images``.
@@ -195,11 +195,7 @@ class IGTT:
         return (masks, restore_shape([d.proba for d in done], images)) if return_proba else masks
 
     def report(self, images, *, ranges=None) -> list[ImageCheck]:
-        """The quality check of every image's mask (:class:`igtt.quality.ImageCheck`: score, flags, measurements), no ground truth needed.
-
-        Folder-level flags (an image covering many times the folder's median)
-        are added by :func:`igtt.quality.folder_flags` over the list.
-        """
+        """Every image's quality check (:class:`igtt.quality.ImageCheck`: score, flags, measurements; folder flags over the list)."""
         return folder_flags([d.check for d in self.iter_predict(images, ranges=ranges)])
 
     def iter_predict(self, images, *, ranges=None, proba: bool = False, check: bool = True) -> Iterator[Segmentation]:
@@ -214,19 +210,14 @@ class IGTT:
         self._check_fitted()
         raw = as_image_list(images)
         for image, range_ in zip(raw, per_image(ranges, len(raw))):
-            # the oriented image at most 2048 px a side, for the size, polarity, field-of-view and quality checks
-            step = field_step(image.shape)
-            lo, hi = intensity_range(image) if range_ is None else map(float, range_[:2])
-            small = rescale(image[::step, ::step], lo, hi, invert=self.foreground_ == "dark")
-            size = self._image_size(small, range_, step)
-            scaling = self._input(image, range_ if range_ is not None else (lo, hi), size)
+            scaling, small, step, size = self._prepare(image, range_)
             probability = self._proba_one(image, scaling)
             mask = self._threshold(probability, small, step)
             seen = probability[::step, ::step].copy() if step > 1 else probability  # what the check looks at
             if not proba:
                 del probability  # free the float map before the label-hungry clean-up
             mask, quality = clean_mask(mask, small, step), None
-            if check and range_ is None and hi > lo:
+            if check and range_ is None and scaling.hi > scaling.lo:
                 background = scaling.background if step == 1 else None
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
@@ -242,6 +233,14 @@ class IGTT:
         ranges = per_image(ranges, len(raw))
         oriented, _ = orient(raw, self.foreground_, ranges)
         return [own_start(o, self.objects_, self._image_size(o, r)) for o, r in zip(oriented, ranges)]
+
+    def _prepare(self, image: np.ndarray, range_) -> tuple[NetworkInput, np.ndarray, int, float | None]:
+        """One image's network input (at its own size), oriented view (<= 2048 px a side, for the checks), stride, size."""
+        step = field_step(image.shape)
+        lo, hi = intensity_range(image) if range_ is None else map(float, range_[:2])
+        small = rescale(image[::step, ::step], lo, hi, invert=self.foreground_ == "dark")
+        size = self._image_size(small, range_, step)
+        return self._input(image, range_ if range_ is not None else (lo, hi), size), small, step, size
 
     def _image_size(self, oriented: np.ndarray, range_, step: int = 1) -> float | None:
         """The fitted object size, or the image's own (:func:`igtt.starts.kinds.image_size`) when estimated and the image whole."""

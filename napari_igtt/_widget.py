@@ -8,16 +8,16 @@ are imported inside the workers, so napari starts fast.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, Select, SpinBox
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
+
+from ._objects import objects_layer, save_features
+from ._worker import avoid_triton_llvm_clash, jobs_of, run_batch
 
 if TYPE_CHECKING:
     import napari
@@ -28,18 +28,6 @@ HINTS = "igtt hints"
 # hints and the pseudo-label preview share ilastik's convention: 1 object (green), 2 background (magenta)
 HINT_COLORS = {0: "transparent", 1: "#00e060", 2: "#ff30ff", None: "transparent"}
 PREVIEW_COLORS = {0: "transparent", 1: "#00e060", 2: (1.0, 0.2, 1.0, 0.15), None: "transparent"}
-
-
-def _jobs(layers) -> list:
-    """One batch job per Image layer (2D, or any stack of 2D planes); RGB layers are refused in one line."""
-    from igtt.batch import Job
-
-    if not layers:
-        raise ValueError("choose one or more Image layers first")
-    for layer in layers:
-        if layer.rgb:
-            raise ValueError(f"layer {layer.name!r} is RGB; split its channels (right click > Split RGB) and choose one")
-    return [Job(layer.name, image=np.asarray(layer.data)) for layer in layers]
 
 
 def _hints_name(image: str) -> str:
@@ -60,7 +48,7 @@ class IGTTWidget(Container):
         self._model = None
         self._worker = None
         self._stop_requested = False
-        _avoid_triton_llvm_clash()
+        avoid_triton_llvm_clash()
         from igtt.config import KINDS, PRESETS  # light: no torch
 
         self._layer = Select(label="Images", choices=self._image_layers)
@@ -82,6 +70,8 @@ class IGTTWidget(Container):
         self._save = PushButton(text="Save model", enabled=False)
         self._load = PushButton(text="Load model")
         self._apply = PushButton(text="Apply model to layers", enabled=False)
+        self._table_path = FileEdit(label="Measurements", mode="w", filter="*.csv")
+        self._save_table = PushButton(text="Save measurements of the mask in view")
         self._add_hints = PushButton(text="Add hints layer (paint 1 = object, 2 = background)")
         self._refine_epochs = SpinBox(label="Refine epochs", value=5, min=1, max=100)
         self._refine = PushButton(text="Refine with hints", enabled=False)
@@ -91,7 +81,9 @@ class IGTTWidget(Container):
             self._layer, self._foreground, self._preset, self._objects, self._object_size, self._epochs, self._seed,
             self._device, self._with_proba, self._run, self._stop, self._add_hints, self._refine_epochs, self._refine,
             self._progress, self._status, self._quality, self._model_path, self._save, self._load, self._apply,
+            self._table_path, self._save_table,
         ])  # fmt: skip
+        self._save_table.changed.connect(self._save_measurements)
         self._run.changed.connect(self._start_training)
         self._stop.changed.connect(self._request_stop)
         self._save.changed.connect(self._save_model)
@@ -193,14 +185,14 @@ class IGTTWidget(Container):
     def _start(self, *, config, model, status: str, hints=None, refine: int = 0):
         try:
             layers = self._selected()
-            jobs = _jobs(layers)
+            jobs = jobs_of(layers)
         except ValueError as exc:
             show_error(str(exc))
             return
         self._busy(True)
         self._stop_requested = False
         self._status.value = status
-        worker = _run(jobs, config, model, self._with_proba.value, lambda: self._stop_requested, hints, refine)
+        worker = run_batch(jobs, config, model, self._with_proba.value, lambda: self._stop_requested, hints, refine)
         worker.yielded.connect(lambda event: self._on_event(event, len(jobs) > 1))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -229,9 +221,12 @@ class IGTTWidget(Container):
             self._stop.enabled = False
             self._status.value = "predicting…"
         elif isinstance(event, batch.Written):
-            masks, probabilities = event.job.result
+            _, probabilities, objects = event.job.result
             mask_name, proba_name = _names(event.job.source, several)
-            self._show(mask_name, masks.astype(np.uint8), "labels")
+            kind = next((c.kind for c in event.job.checks or () if c is not None), self._model.objects_)
+            labels, features = objects_layer(objects, event.job.image, kind)
+            self._show(mask_name, labels, "labels")
+            self._viewer.layers[mask_name].features = features  # hover an object: its measurements
             if probabilities is not None:
                 self._show(proba_name, probabilities, "image", colormap="magma")
         elif isinstance(event, (batch.Skipped, batch.Failed)):
@@ -282,6 +277,16 @@ class IGTTWidget(Container):
             return
         show_info(f"saved model to {path}")
 
+    def _save_measurements(self):
+        layer, path = self._viewer.layers.selection.active, self._table_path.value
+        if layer is None or "label" not in getattr(layer, "features", {}) or not str(path) or path.is_dir():
+            show_error("select an igtt mask layer and choose a .csv file first")
+            return
+        try:
+            show_info(f"saved {len(layer.features)} objects to {save_features(layer, path)}")
+        except OSError as exc:
+            show_error(f"{path}: cannot save measurements ({exc})")
+
     def _load_model(self):
         path = self._model_path.value
         from igtt import IGTT
@@ -293,28 +298,3 @@ class IGTTWidget(Container):
             return
         self._status.value = f"loaded {path.name}"
         self._busy(False)
-
-
-def _avoid_triton_llvm_clash() -> None:
-    """Keep torch from loading triton where no NVIDIA GPU can use it.
-
-    torchvision imports torch._dynamo, which imports triton if installed (the
-    CUDA builds of torch ship it). triton's bundled LLVM crashes the process
-    when Mesa's software OpenGL (llvmpipe, as on headless machines and under
-    xvfb) has loaded its own LLVM for napari's canvas. Without an NVIDIA
-    device triton is of no use, so it is marked missing; torch then runs
-    without it.
-    """
-    if "triton" in sys.modules or os.path.exists("/dev/nvidiactl"):
-        return
-    sys.modules["triton"] = None  # import triton -> ImportError, which torch handles
-
-
-@thread_worker
-def _run(jobs, config, model, probabilities: bool, stop, hints=None, refine: int = 0):
-    from igtt import batch
-
-    yield from batch.run(
-        jobs, config=config, model=model, probabilities=probabilities, write=batch.keep_in_memory, preview=True, stop=stop,
-        hints=hints, refine=refine,
-    )

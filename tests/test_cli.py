@@ -52,7 +52,7 @@ def test_recursive_tree_is_mirrored_with_extra_outputs(tmp_path):
     labels = tifffile.imread(tmp_path / "out" / "a" / "img0_labels.tif")
     assert prob.dtype == np.float32 and labels.shape == (80, 96)
     mask = tifffile.imread(tmp_path / "out" / "a" / "img0.tif")
-    assert ((labels > 0) == (mask > 0)).all()
+    assert not ((labels > 0) & (mask == 0)).any() and labels.max() >= 1  # objects of the mask, specks left out
 
 
 def test_16bit_stack_keeps_its_planes(tmp_path):

@@ -41,7 +41,7 @@ def wait_idle(qtbot, w):
     qtbot.waitUntil(lambda: w._run.enabled and w._worker is None and "predicting" not in w._status.value, timeout=TIMEOUT)
 
 
-def test_run_shows_live_preview_and_a_mask(qtbot, widget):
+def test_run_shows_live_preview_and_a_mask(qtbot, widget, tmp_path):
     viewer, w = widget
     w._with_proba.value = True
     w._run.clicked.emit()
@@ -49,7 +49,16 @@ def test_run_shows_live_preview_and_a_mask(qtbot, widget):
     qtbot.waitUntil(lambda: "igtt mask" in viewer.layers, timeout=TIMEOUT)
     wait_idle(qtbot, w)
     mask = viewer.layers["igtt mask"]
-    assert mask.data.shape == (96, 96) and set(np.unique(mask.data)) <= {0, 1}
+    assert mask.data.shape == (96, 96) and mask.data.max() >= 2  # one id per nucleus
+    features = mask.features
+    assert list(features["index"]) == list(np.unique(mask.data[mask.data > 0]))  # a row per object: hover shows it
+    assert {"area", "eccentricity", "intensity_mean"} <= set(features.columns)
+    assert features["area"].sum() == (mask.data > 0).sum()
+    viewer.layers.selection.active = mask
+    w._table_path.value = tmp_path / "objects.csv"
+    w._save_table.clicked.emit()
+    saved = (tmp_path / "objects.csv").read_text().splitlines()
+    assert saved[0].startswith("label,area") and len(saved) == len(features) + 1
     assert "igtt pseudo-labels (live)" in viewer.layers and "igtt prediction (live)" in viewer.layers
     assert viewer.layers["igtt probability"].data.dtype == np.float32
     assert w._progress.value == 2 and "done: 1 mask(s)" in w._status.value
@@ -88,7 +97,10 @@ def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):
     w._apply.clicked.emit()
     qtbot.waitUntil(lambda: viewer.layers["igtt mask"].data.shape == (2, 96, 96), timeout=TIMEOUT)
     wait_idle(qtbot, w)
-    assert np.array_equal(viewer.layers["igtt mask"].data[0], first)  # loaded model predicts identically
+    data = viewer.layers["igtt mask"].data
+    assert np.array_equal(data[0], first)  # loaded model predicts identically
+    assert np.array_equal(data[1] > 0, first > 0) and data[1][data[1] > 0].min() > first.max()  # ids run on over the planes
+    assert list(viewer.layers["igtt mask"].features["plane"].unique()) == [0, 1]
 
 
 def test_bad_layer_is_reported_not_raised(qtbot, widget):

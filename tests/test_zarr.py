@@ -165,3 +165,38 @@ def test_predict_on_a_zarr_or_dask_array_goes_block_by_block(tiny_config, tmp_pa
     assert np.mean((masks[0] == whole)[sure]) > 0.99
     lazy = model.predict(da.from_array(image, chunks=100))
     assert np.array_equal(lazy, masks[0])  # a dask array takes the same path
+
+
+@pytest.mark.usefixtures("tiny_cli")
+def test_labels_of_a_zarr_stack_go_into_its_store(tmp_path):
+    src = ome_zarr(tmp_path / "stack.ome.zarr", np.stack([nuclei(rng=12), nuclei(rng=13)]), "zyx", [2.0, 0.5, 0.5], (1, 128, 128))
+    result = invoke("segment", src, "--out", tmp_path / "out", "--labels", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    store = tmp_path / "out" / "stack.ome.zarr"
+    mask = open_zarr(store).array[:]
+    objects = open_zarr(store / "labels" / "objects")
+    assert objects.array.dtype == np.uint32 and objects.scale == [2.0, 0.5, 0.5]
+    ids = objects.array[:]
+    assert np.array_equal(ids > 0, (ids > 0) & (mask > 0)) and ids[0].max() >= 2 and ids[1].max() >= 2
+    labels_group = zarr.open_group(str(store / "labels"), mode="r")
+    assert "objects" in str(dict(labels_group.attrs))  # the OME-Zarr labels list names it
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", ["blobs", "lines"])
+def test_objects_cut_by_block_seams_keep_one_id(kind):
+    from igtt.io.synthetic import make_filaments
+    from igtt.objects import label_objects
+    from igtt.objects.blocks import label_blocks
+
+    if kind == "blobs":
+        mask = make_nuclei((400, 420), n_nuclei=70, radius=(9, 15), rng=2)[1] > 0
+    else:
+        mask = make_filaments((400, 420), rng=1)[1] > 0
+    whole = label_objects(mask, kind=kind, object_size=24)
+    blocks = np.zeros(mask.shape, np.uint32)
+    count = label_blocks(mask, blocks, kind=kind, object_size=24, block=96)  # seams every 96 px cut many objects
+    assert count == whole.max()
+    pairs = np.unique(np.stack([whole[whole > 0], blocks[whole > 0]]), axis=1)
+    assert pairs.shape[1] == count  # the same objects: one block id per whole-image object and back
+    assert not (blocks[whole == 0]).any()

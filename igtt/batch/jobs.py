@@ -16,7 +16,7 @@ from ..io.zarr_store import is_zarr, require_zarr, zarr_stem
 
 __all__ = ["Job", "PlanError", "collect", "plan", "check_writable", "check_model_target", "hint_files", "SUFFIXES"]
 
-SUFFIXES = {"mask": ".tif", "probability": "_prob.tif", "labels": "_labels.tif"}
+SUFFIXES = {"mask": ".tif", "probability": "_prob.tif", "labels": "_labels.tif", "measurements": "_objects.csv"}
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Job:
     """One image (a file, a zarr store or an in-memory array) and where its results go.
 
     ``outputs`` maps what is written (``"mask"``, ``"probability"``,
-    ``"labels"``) to its file (an OME-Zarr store for a zarr input); in-memory
+    ``"labels"``, ``"measurements"``) to its file (an OME-Zarr store for a zarr input); in-memory
     jobs have none and get ``result`` (masks and probabilities shaped like the
     image) instead.
     """
@@ -35,6 +35,7 @@ class Job:
     image: np.ndarray | None = None
     result: tuple[np.ndarray, np.ndarray | None] | None = None
     checks: list | None = None  # per plane, the quality check of its mask (igtt.quality.ImageCheck or None)
+    objects: list | None = None  # per plane, its label image (igtt.objects.label_objects), while it is written
     replace: bool = False  # whether writing may replace an existing output (--overwrite, --skip-existing)
 
     @property
@@ -93,6 +94,7 @@ def plan(
     *,
     probabilities: bool = False,
     labels: bool = False,
+    measure: bool = False,
     overwrite: bool = False,
     skip_existing: bool = False,
     save_model: Path | None = None,
@@ -108,7 +110,7 @@ def plan(
     ``report``: the quality report the run also writes (an existing one is
     replaced with ``overwrite``, extended with ``skip_existing``). Removes temporaries that ended runs left behind. Returns the jobs still to do and how many were skipped as done.
     """
-    kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels
+    kinds = ["mask"] + ["probability"] * probabilities + ["labels"] * labels + ["measurements"] * measure
     outputs = OutputPlan([job.source for job in jobs], overwrite=overwrite or skip_existing)
     pending, done, replaced = [], 0, []
     if save_model is not None and outputs.add(save_model, "--save-model", kind="model") and not overwrite:
@@ -119,26 +121,29 @@ def plan(
     for job in jobs:
         base = out / job.relative
         if job.is_zarr:
-            if probabilities or labels:
-                raise PlanError(f"{job.source}: --probabilities and --labels are not written for zarr inputs yet; only the mask")
+            if probabilities or measure:
+                raise PlanError(f"{job.source}: --probabilities and --measure are not written for zarr inputs yet; the mask and --labels are")
             job.outputs = {"mask": out if single_store else base.parent / (base.name + ZARR_SUFFIX)}
+            if labels:  # an OME-Zarr labels image inside the mask's store, written with it
+                job.outputs["labels"] = job.outputs["mask"] / "labels" / "objects"
             if job.outputs["mask"].is_dir() and not is_zarr(job.outputs["mask"]):
                 raise PlanError(f"{job.outputs['mask']}: is a folder, not a zarr store; move it or choose another --out")
         else:
             job.outputs = {kind: base.parent / (base.name + SUFFIXES[kind]) for kind in kinds}
-        exists = [outputs.add(path, job.source, kind="store" if job.is_zarr else "file") for path in job.outputs.values()]
+        written = [job.outputs["mask"]] if job.is_zarr else list(job.outputs.values())  # a zarr store holds its labels
+        exists = [outputs.add(path, job.source, kind="store" if job.is_zarr else "file") for path in written]
         job.replace = overwrite or skip_existing
         if all(exists) and skip_existing:
             done += 1
             continue
-        replaced += [path for path, e in zip(job.outputs.values(), exists) if e]
+        replaced += [path for path, e in zip(written, exists) if e]
         pending.append(job)
     outputs.check(
         existing=replaced,
         resume_hint=" or --skip-existing to resume",
         clash_hint="rename the inputs, or give their common folder with --recursive so the outputs mirror their subfolders",
     )
-    remove_stale_temporaries({p.parent for job in jobs for p in job.outputs.values()})
+    remove_stale_temporaries({p.parent for job in jobs for key, p in job.outputs.items() if not (job.is_zarr and key == "labels")})
     return pending, done
 
 

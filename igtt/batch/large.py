@@ -1,4 +1,4 @@
-"""Zarr inputs in a batch: train on random blocks, predict block by block into an OME-Zarr mask."""
+"""Zarr inputs in a batch: train on random blocks, predict block by block into an OME-Zarr mask (and its labels image)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from ..io.blocks import Plane, predict_blocks, sample_blocks, strided_view
 from ..starts.images import intensity_range
 from ..io.zarr_store import open_zarr, write_mask_zarr
+from ..objects.blocks import label_blocks
 from .jobs import Job
 
 __all__ = ["training_blocks", "predict_store"]
@@ -45,10 +46,14 @@ def predict_store(job: Job, model, reading: dict, *, block: int = 4096) -> Itera
     image = _open(job, reading)
     indices = list(image.plane_indices())
     keep = [a.get("type") != "channel" for a in image.axes[:-2]]
-    with write_mask_zarr(job.outputs["mask"], image, replace=job.replace) as out:
+    labels = "labels" in job.outputs
+    with write_mask_zarr(job.outputs["mask"], image, replace=job.replace, labels=labels) as out:
+        out, objects = out if labels else (out, None)
         for n, index in enumerate(indices, 1):
             source = Plane(image.array, tuple(index), source=str(job.source))
-            sink = Plane(out, tuple(i for i, k in zip(index, keep) if k))
-            for _ in predict_blocks(model, source, sink, block=block):
+            plane = tuple(i for i, k in zip(index, keep) if k)
+            for _ in predict_blocks(model, source, Plane(out, plane), block=block):
                 pass
+            if labels:  # from the mask just written, block by block: objects across seams keep one id
+                label_blocks(Plane(out, plane), Plane(objects, plane), kind=model.objects_, object_size=model.object_size_, block=block)
             yield n, len(indices)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
+from ..objects import label_objects, measure, write_measurements
 from .events import Failed, Skipped
 from .jobs import Job
 from .large import predict_store
 
-__all__ = ["planes_of", "read_job", "predict_job", "write_outputs", "keep_in_memory"]
+__all__ = ["planes_of", "read_job", "predict_job", "label_job", "write_outputs", "keep_in_memory"]
 
 
 def planes_of(image: np.ndarray) -> list[np.ndarray]:
@@ -19,21 +20,36 @@ def planes_of(image: np.ndarray) -> list[np.ndarray]:
 
 def write_outputs(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
     """Write a job's planned outputs, each shaped like its input, each atomically."""
-    from scipy import ndimage as ndi
-
     shape = job.image.shape
     write_tiff(job.outputs["mask"], np.multiply(masks, 255, dtype=np.uint8).reshape(shape), replace=job.replace)
     if "probability" in job.outputs:
         write_tiff(job.outputs["probability"], np.asarray(proba, np.float32).reshape(shape), replace=job.replace)
     if "labels" in job.outputs:
-        instances = np.stack([ndi.label(m, output=np.uint32)[0] for m in masks])  # 4-connected
-        write_tiff(job.outputs["labels"], instances.reshape(shape), replace=job.replace)
+        write_tiff(job.outputs["labels"], np.asarray(job.objects, np.uint32).reshape(shape), replace=job.replace)
+    if "measurements" in job.outputs:
+        kinds = [c.kind if c is not None else "blobs" for c in job.checks or [None] * len(masks)]
+        tables = [measure(o, p, kind=k) for o, p, k in zip(job.objects, planes_of(job.image), kinds)]
+        write_measurements(job.outputs["measurements"], tables, replace=job.replace)
+
+
+def label_job(job: Job, masks: list[np.ndarray], model) -> None:
+    """Give a job's planes their objects (``job.objects``) and note their count and median area in its checks."""
+    checks = job.checks or [None] * len(masks)
+    job.objects = []
+    for mask, check in zip(masks, checks):
+        size = check.object_size if check is not None else model.object_size_
+        objects = label_objects(mask, kind=model.objects_, object_size=size)
+        job.objects.append(objects)
+        if check is not None:
+            areas = np.bincount(objects.ravel())[1:]
+            check.instances, check.median_area = len(areas), float(np.median(areas)) if len(areas) else 0.0
 
 
 def keep_in_memory(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | None) -> None:
-    """Store a job's results in ``job.result``, shaped like its image."""
+    """Store a job's results in ``job.result``: masks, probabilities (or None) and objects (ids per plane), shaped like its image."""
     shape = job.image.shape
-    job.result = (np.asarray(masks, bool).reshape(shape), None if proba is None else np.asarray(proba, np.float32).reshape(shape))
+    proba = None if proba is None else np.asarray(proba, np.float32).reshape(shape)
+    job.result = (np.asarray(masks, bool).reshape(shape), proba, np.asarray(job.objects, np.uint32).reshape(shape))
 
 
 def read_job(job: Job, reading: dict) -> Skipped | None:
@@ -57,6 +73,8 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
         else:
             done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
             job.checks = [d.check for d in done]
+            if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
+                label_job(job, [d.mask for d in done], model)
             write(job, [d.mask for d in done], [d.proba for d in done] if probabilities else None)
         return job
     except ImageReadError as exc:  # a fault while reading a block of a zarr store
@@ -66,4 +84,4 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
         return Failed(job, f"{job.source}: not written ({reason})")
     finally:
         if write is write_outputs:
-            job.image = None  # free memory as files go
+            job.image = job.objects = None  # free memory as files go

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from .. import batch
+from .show import check_first, render_run, show_objects, summary
 from .options import (
     MAX_PIXELS,
     MODEL,
@@ -38,7 +38,6 @@ from .options import (
     check_device,
     err,
     fail,
-    progress_bar,
 )
 
 app = App()
@@ -55,7 +54,18 @@ HintsOpt = Annotated[
 REFINE_EPOCHS = 5
 REPORT = "report.csv"  # the quality report, beside the masks
 ProbabilitiesOpt = Annotated[bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)]
-LabelsOpt = Annotated[bool, typer.Option("--labels", help="Also write instance labels <stem>_labels.tif.", rich_help_panel=OUT)]
+LabelsOpt = Annotated[
+    bool, typer.Option("--labels", help="Also write <stem>_labels.tif: one id per object, touching blobs split apart.", rich_help_panel=OUT)
+]
+MeasureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--measure",
+        help="Also write <stem>_objects.csv: one row per object (area, centroid, box, diameter, shape, intensity; "
+        "for lines: skeleton length, branch and end points, width).",
+        rich_help_panel=OUT,
+    ),
+]
 SkipOpt = Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose mask exists (resume a run).", rich_help_panel=OUT)]
 
 
@@ -77,73 +87,6 @@ def _load_model(path: Path, device: str):
         return IGTT.load(path, device=device)
     except (ValueError, FileNotFoundError, OSError) as exc:
         fail(f"{path}: cannot load model ({exc})")
-
-
-def _render(events, quiet: bool) -> batch.Report:
-    """Show the engine's events: skipped files, a training bar, a writing bar; return its report."""
-    from ..training.train import Progress as Epoch
-
-    with progress_bar(quiet) as bar:
-        training = writing = None
-        for event in events:
-            if isinstance(event, batch.Skipped):
-                err.print(f"[yellow]Skipped[/yellow] {escape(event.reason)}", highlight=False)
-            elif isinstance(event, Epoch):
-                if training is None:
-                    training = bar.add_task("Training", total=event.n_epochs, info="")
-                bar.update(training, total=event.n_epochs, completed=event.epoch, info=f"loss {event.loss:.4f}")
-            elif isinstance(event, batch.Trained) and not quiet:
-                size = f", size {event.model.object_size_:.0f} px" if event.model.object_size_ else ""
-                err.print(f"objects: {event.model.objects_}{size}")
-            elif isinstance(event, (batch.Written, batch.Failed)):
-                if isinstance(event, batch.Failed):
-                    err.print(f"[yellow]Failed[/yellow] {escape(event.reason)}", highlight=False)
-                    continue
-                if writing is None:
-                    writing = bar.add_task("Writing", total=event.total, info="")
-                bar.update(writing, completed=event.done, info=escape(Path(event.job.source).name))
-            elif isinstance(event, batch.Report):
-                return event
-    raise AssertionError("the batch engine ended without a report")  # pragma: no cover
-
-
-def _summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> None:
-    if quiet:
-        return
-    table = Table(title="igtt summary")
-    for col in ("images", "written", "skipped", "failed", "seconds"):
-        table.add_column(col, justify="right")
-    table.add_row(str(n_images), str(report.written), str(done), str(len(report.skipped)), f"{report.seconds:.1f}")
-    err.print(table)
-    for _, reason in report.skipped:
-        err.print(f"  failed: {escape(reason)}", highlight=False)
-
-
-def _check_first(quiet: bool, rows: list[dict], report: Path | None) -> None:
-    """End the summary with the images whose masks to look at first, from the quality report."""
-    from ..quality import to_check_first
-
-    first = to_check_first(rows)
-    if quiet or not rows:
-        return
-    if not first:
-        err.print(f"Quality: no image flagged ({len(rows)} checked); report in {escape(str(report))}" if report else "Quality: no image flagged")
-        return
-    flagged = sum(1 for r in rows if r["flags"])
-    err.print(f"Check first ({flagged} of {len(rows)} images flagged; all in {escape(str(report))}):" if report else "Check first:")
-    for row in first:
-        plane = f" plane {row['plane']}" if str(row["plane"]) != "0" else ""
-        err.print(f"  {escape(row['image'])}{plane}  score {row['score']}: {escape(row['flags'])}", highlight=False)
-
-
-def _run(events, quiet: bool, interrupted: str) -> batch.Report:
-    try:
-        return _render(events, quiet)
-    except batch.PlanError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        err.print(f"[red]Interrupted.[/red] {interrupted}")
-        raise typer.Exit(130)
 
 
 @app.command(
@@ -170,6 +113,7 @@ def segment(
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also save the trained model here.", rich_help_panel=MODEL)] = None,
     probabilities: ProbabilitiesOpt = False,
     labels: LabelsOpt = False,
+    measure: MeasureOpt = False,
     skip_existing: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = Device.auto,
@@ -182,7 +126,7 @@ def segment(
         jobs = batch.collect(inputs, pattern=pattern, recursive=recursive, out=out)
         report = None if out.name.endswith(".zarr") else out / REPORT  # one store: no folder to put it beside
         pending, done = batch.plan(
-            jobs, out, probabilities=probabilities, labels=labels, overwrite=overwrite, skip_existing=skip_existing,
+            jobs, out, probabilities=probabilities, labels=labels, measure=measure, overwrite=overwrite, skip_existing=skip_existing,
             save_model=save_model, report=report,
         )
         painted = batch.hint_files(hints, jobs, pending) if hints is not None else None
@@ -216,9 +160,10 @@ def segment(
         report=report,
         resume=skip_existing,
     )
-    ended = _run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
-    _summary(quiet, len(jobs), ended, done)
-    _check_first(quiet, ended.rows, report)
+    ended = render_run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
+    summary(quiet, len(jobs), ended, done)
+    show_objects(quiet, ended.rows)
+    check_first(quiet, ended.rows, report)
     if ended.skipped:
         raise typer.Exit(1)
 
@@ -254,10 +199,10 @@ def train(
     config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
     reading = dict(channel=channel, max_pixels=max_pixels, level=level)
     events = batch.run(jobs, config=config, reading=reading, predict=False, save_model=save_model, hints=painted)
-    report = _run(events, quiet, "No model was saved.")
+    report = render_run(events, quiet, "No model was saved.")
     if not quiet:
         err.print(f"Saved model to {escape(str(save_model))}")
-    _summary(quiet, len(jobs), report, 0)
+    summary(quiet, len(jobs), report, 0)
     if report.skipped:
         raise typer.Exit(1)
 
@@ -274,6 +219,7 @@ def predict(
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     probabilities: ProbabilitiesOpt = False,
     labels: LabelsOpt = False,
+    measure: MeasureOpt = False,
     skip_existing: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = Device.auto,
@@ -292,6 +238,7 @@ def predict(
         model=model,
         probabilities=probabilities,
         labels=labels,
+        measure=measure,
         skip_existing=skip_existing,
         overwrite=overwrite,
         device=device,

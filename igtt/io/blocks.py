@@ -15,7 +15,7 @@ import numpy as np
 from ..starts.field import field_step
 from .files import ImageReadError, error_line
 
-__all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "predict_blocks", "is_lazy", "predict_lazy"]
+__all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "grow", "predict_blocks", "is_lazy", "predict_lazy"]
 
 
 @dataclass
@@ -108,7 +108,8 @@ def sample_blocks(source, *, size: int = 1024, count: int = 8, seed: int = 0, vi
     return [np.asarray(source[r : r + size, c : c + size]) for r, c in chosen]
 
 
-def _grow(s: slice, margin: int, length: int) -> slice:
+def grow(s: slice, margin: int, length: int) -> slice:
+    """``s`` widened by ``margin`` on both sides, within ``[0, length)``."""
     return slice(max(s.start - margin, 0), min(s.stop + margin, length))
 
 
@@ -125,7 +126,7 @@ def predict_blocks(model, source, sink, *, block: int = 4096, margin: int = 128)
     del view
     grid = block_grid(source.shape, block)
     for done, (rows, cols) in enumerate(grid, 1):
-        outer = (_grow(rows, margin, source.shape[0]), _grow(cols, margin, source.shape[1]))
+        outer = (grow(rows, margin, source.shape[0]), grow(cols, margin, source.shape[1]))
         raw = np.asarray(source[outer])
         mask = model.predict(raw, ranges=scaling)
         inner = (slice(rows.start - outer[0].start, rows.stop - outer[0].start), slice(cols.start - outer[1].start, cols.stop - outer[1].start))

@@ -141,22 +141,31 @@ def _open(zarr, path: Path, level: int, channel: int | None) -> ZarrImage:
 
 
 @contextmanager
-def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024, replace: bool = True) -> Iterator[object]:
+def write_mask_zarr(path: str | Path, like: ZarrImage, *, chunk: int = 1024, replace: bool = True, labels: bool = False) -> Iterator[object]:
     """An OME-Zarr image for the mask of ``like`` (uint8 0/255, its axes and pixel sizes, no channel), written atomically.
 
-    Yields the zarr array to fill; the store appears at ``path`` only when
-    the block exits without error (``replace``: see :func:`igtt.io.outputs.atomic_folder`).
+    Yields the zarr array to fill; with ``labels``, the pair (mask array,
+    labels array): the labels an OME-Zarr labels image ``labels/objects``
+    (uint32 object ids) inside the store. The store appears at ``path``
+    only when the block exits without error (``replace``: see
+    :func:`igtt.io.outputs.atomic_folder`).
     """
     zarr = require_zarr()
-    from ome_zarr.writer import write_multiscales_metadata
+    from ome_zarr.writer import write_label_metadata, write_multiscales_metadata
 
     keep = [a.get("type") != "channel" for a in like.axes]
     scale = [s for s, k in zip(like.scale, keep) if k]
     shape = like.mask_shape
     chunks = tuple(1 for _ in shape[:-2]) + tuple(min(chunk, n) for n in shape[-2:])
+    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
     with atomic_folder(Path(path), replace=replace) as tmp:
         group = zarr.open_group(str(tmp), mode="w")
         array = group.create_array("0", shape=shape, chunks=chunks, dtype="uint8", fill_value=0)
-        yield array
-        datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+        if not labels:
+            yield array
+        else:
+            objects = group.create_group("labels").create_group("objects")
+            yield array, objects.create_array("0", shape=shape, chunks=chunks, dtype="uint32", fill_value=0)
+            write_multiscales_metadata(objects, datasets=datasets, axes=like.mask_axes, name="igtt objects")
+            write_label_metadata(group["labels"], "objects", source={"image": "../../"})
         write_multiscales_metadata(group, datasets=datasets, axes=like.mask_axes, name="igtt mask")

@@ -73,6 +73,9 @@ class ImageCheck:
         The start was kept instead of the mask that ran away.
     score, flags :
         Filled by :func:`igtt.quality.report.assess`.
+    instances, median_area : int and float, or None
+        Objects with touching blobs split (:func:`igtt.objects.label_objects`)
+        and their median area in pixels; filled where labels were made.
     """
 
     kind: str
@@ -90,6 +93,8 @@ class ImageCheck:
     replaced: bool = False
     score: float = float("nan")
     flags: list[str] = field(default_factory=list)
+    instances: int | None = None
+    median_area: float | None = None
 
 
 def _contrast(image: np.ndarray, mask: np.ndarray) -> float:

@@ -15,7 +15,7 @@ __all__ = ["REPORT_FIELDS", "assess", "folder_flags", "report_row", "to_check_fi
 
 REPORT_FIELDS = (
     "image", "plane", "score", "flags", "foreground", "objects", "object_size",
-    "start_agreement", "start_foreground", "fragments", "contrast", "replaced",
+    "start_agreement", "start_foreground", "fragments", "contrast", "replaced", "instances", "median_area",
 )
 # how far label-free masks of each kind can be trusted, from their measured Dice on the dev sets (nuclei ~0.9,
 # DRIVE vessels ~0.73, ssTEM mitochondria ~0.39), relative to blobs: the score ranks images across kinds too
@@ -94,6 +94,8 @@ def report_row(image: str, plane: int, check: ImageCheck) -> dict:
         "fragments": f"{check.fragments:.2f}",
         "contrast": f"{check.contrast:.2f}",
         "replaced": int(check.replaced),
+        "instances": "" if check.instances is None else check.instances,
+        "median_area": "" if check.median_area is None else f"{check.median_area:.1f}",
     }
 
 

@@ -1,0 +1,93 @@
+"""What the batch commands show: the engine's events as bars, then the summary, the objects and the images to check first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import batch
+from .options import err, fail, progress_bar
+
+__all__ = ["render_run", "summary", "show_objects", "check_first"]
+
+
+def _render(events, quiet: bool) -> batch.Report:
+    """Show the engine's events: skipped files, a training bar, a writing bar; return its report."""
+    from ..training.train import Progress as Epoch
+
+    with progress_bar(quiet) as bar:
+        training = writing = None
+        for event in events:
+            if isinstance(event, batch.Skipped):
+                err.print(f"[yellow]Skipped[/yellow] {escape(event.reason)}", highlight=False)
+            elif isinstance(event, Epoch):
+                if training is None:
+                    training = bar.add_task("Training", total=event.n_epochs, info="")
+                bar.update(training, total=event.n_epochs, completed=event.epoch, info=f"loss {event.loss:.4f}")
+            elif isinstance(event, batch.Trained) and not quiet:
+                size = f", size {event.model.object_size_:.0f} px" if event.model.object_size_ else ""
+                err.print(f"objects: {event.model.objects_}{size}")
+            elif isinstance(event, (batch.Written, batch.Failed)):
+                if isinstance(event, batch.Failed):
+                    err.print(f"[yellow]Failed[/yellow] {escape(event.reason)}", highlight=False)
+                    continue
+                if writing is None:
+                    writing = bar.add_task("Writing", total=event.total, info="")
+                bar.update(writing, completed=event.done, info=escape(Path(event.job.source).name))
+            elif isinstance(event, batch.Report):
+                return event
+    raise AssertionError("the batch engine ended without a report")  # pragma: no cover
+
+
+def summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> None:
+    if quiet:
+        return
+    table = Table(title="igtt summary")
+    for col in ("images", "written", "skipped", "failed", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(str(n_images), str(report.written), str(done), str(len(report.skipped)), f"{report.seconds:.1f}")
+    err.print(table)
+    for _, reason in report.skipped:
+        err.print(f"  failed: {escape(reason)}", highlight=False)
+
+
+def show_objects(quiet: bool, rows: list[dict]) -> None:
+    """The folder's objects in one line: how many, per image, and their median area (when labels were made)."""
+    counted = [r for r in rows if r.get("instances") not in (None, "")]
+    if quiet or not counted:
+        return
+    counts = [int(r["instances"]) for r in counted]
+    areas = [float(r["median_area"]) for r in counted if int(r["instances"])]
+    area = f"; median area {np.median(areas):.0f} px" if areas else ""
+    err.print(f"Objects: {sum(counts)} in {len(counts)} images (median {np.median(counts):.0f} per image{area})")
+
+
+def check_first(quiet: bool, rows: list[dict], report: Path | None) -> None:
+    """End the summary with the images whose masks to look at first, from the quality report."""
+    from ..quality import to_check_first
+
+    first = to_check_first(rows)
+    if quiet or not rows:
+        return
+    if not first:
+        err.print(f"Quality: no image flagged ({len(rows)} checked); report in {escape(str(report))}" if report else "Quality: no image flagged")
+        return
+    flagged = sum(1 for r in rows if r["flags"])
+    err.print(f"Check first ({flagged} of {len(rows)} images flagged; all in {escape(str(report))}):" if report else "Check first:")
+    for row in first:
+        plane = f" plane {row['plane']}" if str(row["plane"]) != "0" else ""
+        err.print(f"  {escape(row['image'])}{plane}  score {row['score']}: {escape(row['flags'])}", highlight=False)
+
+
+def render_run(events, quiet: bool, interrupted: str) -> batch.Report:
+    try:
+        return _render(events, quiet)
+    except batch.PlanError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print(f"[red]Interrupted.[/red] {interrupted}")
+        raise typer.Exit(130)

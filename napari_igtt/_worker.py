@@ -1,0 +1,48 @@
+"""The widget's link to igtt's batch engine: layers become jobs, the engine runs in a ``thread_worker``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+from napari.qt.threading import thread_worker
+
+__all__ = ["avoid_triton_llvm_clash", "jobs_of", "run_batch"]
+
+
+def jobs_of(layers) -> list:
+    """One batch job per Image layer (2D, or any stack of 2D planes); RGB layers are refused in one line."""
+    from igtt.batch import Job
+
+    if not layers:
+        raise ValueError("choose one or more Image layers first")
+    for layer in layers:
+        if layer.rgb:
+            raise ValueError(f"layer {layer.name!r} is RGB; split its channels (right click > Split RGB) and choose one")
+    return [Job(layer.name, image=np.asarray(layer.data)) for layer in layers]
+
+
+def avoid_triton_llvm_clash() -> None:
+    """Keep torch from loading triton where no NVIDIA GPU can use it.
+
+    torchvision imports torch._dynamo, which imports triton if installed (the
+    CUDA builds of torch ship it). triton's bundled LLVM crashes the process
+    when Mesa's software OpenGL (llvmpipe, as on headless machines and under
+    xvfb) has loaded its own LLVM for napari's canvas. Without an NVIDIA
+    device triton is of no use, so it is marked missing; torch then runs
+    without it.
+    """
+    if "triton" in sys.modules or os.path.exists("/dev/nvidiactl"):
+        return
+    sys.modules["triton"] = None  # import triton -> ImportError, which torch handles
+
+
+@thread_worker
+def run_batch(jobs, config, model, probabilities: bool, stop, hints=None, refine: int = 0):
+    from igtt import batch
+
+    yield from batch.run(
+        jobs, config=config, model=model, probabilities=probabilities, write=batch.keep_in_memory, preview=True, stop=stop,
+        hints=hints, refine=refine,
+    )

@@ -5,6 +5,7 @@ no partial or temporary files, the right exit code, and a mask (shaped like
 its input) for every good file.
 """
 
+import csv
 import os
 import signal
 import subprocess
@@ -595,7 +596,11 @@ def test_an_interrupted_run_leaves_no_partial_file_and_resumes(tmp_path, model_f
         assert process.returncode == 130, output
     for mask in (tmp_path / "out").glob("*.tif"):
         tifffile.imread(mask)  # every mask there is complete
+    reported = {Path(r["image"]).name for r in csv.DictReader(open(tmp_path / "out" / "report.csv"))}
+    assert {p.name for p in (tmp_path / "out").glob("*.tif")} <= reported  # a row for every mask written before the end
     resumed = invoke(*args, "--skip-existing")
     assert resumed.exit_code == 0, resumed.output
     assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == [f"img{i:02d}.tif" for i in range(12)]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "report.csv")))
+    assert sorted(Path(r["image"]).name for r in rows) == [f"img{i:02d}.tif" for i in range(12)]  # one each
     assert_clean(tmp_path)

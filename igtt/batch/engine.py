@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ..io.files import ImageReadError
 from ..quality import folder_flags, report_row
-from ..quality.report import write_report
+from ..quality.report import append_report, start_report, write_report
 from .cluster import predict_on_cluster
-from .events import Report, Skipped, Trained, Written
+from .events import Report, Trained, Written
 from .jobs import Job, PlanError
-from .large import training_blocks
-from .step import planes_of, predict_job, read_job, write_outputs
+from .sample import TRAIN_PIXELS, read_training_set
+from .step import predict_job, write_outputs
 
 __all__ = ["run"]
 
 
-def _hint_planes(job: Job, hints, planes: int) -> list:
-    """The job's hints, one per plane (None where there are none)."""
-    hint = None
-    if hints is not None:
-        try:
-            hint = hints(job)
-        except ValueError as exc:
-            raise PlanError(str(exc)) from None
-    if hint is None:
-        return [None] * planes
-    if job.is_zarr:
-        raise PlanError(f"{job.source}: hints are not supported for zarr inputs yet")
-    hint = np.asarray(hint)
-    if hint.shape != job.image.shape:
-        raise PlanError(f"{job.source}: its hints are shaped {hint.shape}, the image {job.image.shape}")
-    return planes_of(hint)
+def _note(report: Path, job: Job) -> None:
+    append_report(report, [report_row(str(job.source), i, c) for i, c in enumerate(job.checks or ()) if c is not None])
 
 
 def run(
@@ -56,6 +42,7 @@ def run(
     refine: int = 0,
     report: Path | None = None,
     resume: bool = False,
+    train_pixels: int = TRAIN_PIXELS,
 ) -> Iterator[object]:
     """Run planned jobs; yield :class:`Skipped`, training progress, :class:`Trained`, :class:`Written`, :class:`Failed`, then a :class:`Report`.
 
@@ -64,8 +51,10 @@ def run(
     jobs : sequence of Job
         What to predict (and write); planned with :func:`plan` for files.
     config : Config, optional
-        Train a new model with these settings (on ``train_on``, default
-        ``jobs``: every readable image, so a resumed run gives the same masks).
+        Train a new model with these settings, on a sample of ``train_on``
+        (default ``jobs``) spread over it, up to ``train_pixels`` pixels
+        (:func:`read_training_set`; the same inputs give the same sample, so
+        a resumed run gives the same masks).
     model : IGTT, optional
         Apply this model instead of training; each file is read only when
         it is predicted.
@@ -92,9 +81,11 @@ def run(
         With ``model`` and ``hints``: first refine the model on the jobs'
         images for this many epochs (:meth:`igtt.IGTT.iter_refine`).
     report : Path, optional
-        Write the quality report (``report.csv``, :mod:`igtt.quality`) here at
-        the end, one row per checked plane; ``resume`` keeps the rows of an
-        existing one for the images not predicted in this run.
+        Write the quality report (``report.csv``, :mod:`igtt.quality`) here,
+        one row per checked plane: each image's rows as it is done (before
+        its mask), the whole report again at the end with the folder's flags;
+        ``resume`` keeps the rows of an existing one for the images not
+        predicted in this run.
 
     Raises
     ------
@@ -108,27 +99,12 @@ def run(
     skipped: list[tuple[Path | str, str]] = []
     unreadable = set()  # found so while training: not read again for prediction
     if model is None or (refine and hints is not None):
-        planes, ranges, painted = [], [], []
-        for job in train_on if train_on is not None else jobs:
-            if job.is_zarr:  # random blocks, scaled with their image's range
-                try:
-                    blocks, block_ranges = training_blocks(job, reading, config.seed if model is None else model.config.seed)
-                    event = None
-                except (ImageReadError, ImportError) as exc:
-                    event = Skipped(job.source, str(exc))
-            else:
-                event = read_job(job, reading)
-                if event is None:
-                    blocks = planes_of(job.image)
-                    block_ranges = [None] * len(blocks)  # each plane its own range
-            if event is not None:
-                unreadable.add(job.source)
-                skipped.append((event.source, event.reason))
-                yield event
-                continue
-            planes += blocks
-            ranges += block_ranges
-            painted += _hint_planes(job, hints, len(blocks))
+        seed = config.seed if model is None else model.config.seed
+        train_on = train_on if train_on is not None else jobs
+        sample = yield from read_training_set(train_on, reading=reading, seed=seed, hints=hints, budget=train_pixels)
+        unreadable, skipped = sample.unreadable, sample.skipped
+        planes, ranges, painted = sample.planes, sample.ranges, sample.painted
+        del sample
         if not planes:
             raise PlanError("none of the input images could be read")
         if model is None:
@@ -140,19 +116,30 @@ def run(
             yield event
             if stop is not None and stop():
                 break
+        del planes, ranges, painted, training  # prediction reads file by file: keep no training plane
+        predicted = {id(job) for job in jobs} if predict else set()
+        for job in train_on:
+            if id(job) not in predicted:  # read for training only (done in an earlier run): free it now
+                job.image = None
         if save_model is not None:
             model.save(save_model)
         yield Trained(model)
     pending = [job for job in jobs if job.source not in unreadable] if predict else []
     written = 0
+    note = None
+    if report is not None and pending:
+        start_report(report, keep_others=resume)
+        note = partial(_note, report)
     if scheduler is not None:
         outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
     else:
-        outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write) for job in pending)
+        outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write, note=note) for job in pending)
     checked = []  # (image, plane, check)
     for n, outcome in enumerate(outcomes, 1):
         if isinstance(outcome, Job):
             written += 1
+            if scheduler is not None and note is not None:  # written by a worker: its rows follow
+                note(outcome)
             checked += [(str(outcome.source), i, c) for i, c in enumerate(outcome.checks or ()) if c is not None]
             yield Written(outcome, n, len(pending))
             continue

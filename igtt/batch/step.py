@@ -62,8 +62,13 @@ def read_job(job: Job, reading: dict) -> Skipped | None:
     return None
 
 
-def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs):
-    """Read, predict and write one job; return the job when written, else its :class:`Skipped` or :class:`Failed`."""
+def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs, note=None):
+    """Read, predict and write one job; return the job when written, else its :class:`Skipped` or :class:`Failed`.
+
+    ``note(job)``: called once its checks are known, before its outputs are
+    written (the run's report gets the job's rows first, so a kill never
+    leaves a mask without them).
+    """
     if (event := read_job(job, reading)) is not None:
         return event
     try:
@@ -75,6 +80,8 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
             job.checks = [d.check for d in done]
             if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
                 label_job(job, [d.mask for d in done], model)
+            if note is not None:
+                note(job)
             write(job, [d.mask for d in done], [d.proba for d in done] if probabilities else None)
         return job
     except ImageReadError as exc:  # a fault while reading a block of a zarr store

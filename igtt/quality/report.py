@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import numpy as np
 from ..io.outputs import atomic_path
 from .check import AGREEMENT, ImageCheck
 
-__all__ = ["REPORT_FIELDS", "assess", "folder_flags", "report_row", "to_check_first", "write_report"]
+__all__ = [
+    "REPORT_FIELDS", "assess", "folder_flags", "report_row", "to_check_first", "write_report", "start_report", "append_report",
+]
 
 REPORT_FIELDS = (
     "image", "plane", "score", "flags", "foreground", "objects", "object_size",
@@ -105,15 +109,46 @@ def to_check_first(rows: Sequence[dict], most: int = 5) -> list[dict]:
     return sorted(flagged, key=lambda r: float(r["score"]))[:most]
 
 
+def _read_rows(path: Path) -> list[dict]:
+    """The rows of an existing report, the last one of each image and plane (a resumed run appends again)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = {(r.get("image"), r.get("plane")): r for r in csv.DictReader(f) if r.get("image")}
+    return list(rows.values())
+
+
 def write_report(path: Path, rows: Sequence[dict], *, keep_others: bool = False) -> None:
     """Write ``report.csv`` atomically; ``keep_others``: keep the rows of an existing report for images not in ``rows`` (a resumed run)."""
     path = Path(path)
     rows = list(rows)
-    if keep_others and path.is_file():
+    if keep_others:
         ours = {r["image"] for r in rows}
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("image") not in ours] + rows
+        rows = [r for r in _read_rows(path) if r["image"] not in ours] + rows
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def start_report(path: Path, *, keep_others: bool = False) -> None:
+    """Begin a run's report: a header (and, with ``keep_others``, the rows kept from an existing one), for :func:`append_report`."""
+    write_report(path, [], keep_others=keep_others)
+
+
+def append_report(path: Path, rows: Sequence[dict]) -> None:
+    """Add rows to a started report as each image is done, before its mask is in place: a killed run's report has a row for every mask.
+
+    One ``os.write`` of whole lines to a file opened for appending: a kill
+    leaves no half line. The run's end rewrites the report whole, with the
+    flags only the folder shows.
+    """
+    if not rows:
+        return
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=REPORT_FIELDS, extrasaction="ignore").writerows(rows)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, buffer.getvalue().encode())
+    finally:
+        os.close(fd)

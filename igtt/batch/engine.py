@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,18 @@ from .step import predict_job, write_outputs
 __all__ = ["run"]
 
 
-def _note(report: Path, job: Job) -> None:
-    append_report(report, [report_row(str(job.source), i, c) for i, c in enumerate(job.checks or ()) if c is not None])
+class _Journal:
+    """Each job's report rows, appended as it is done; the report is started with the first rows (a run with none writes none)."""
+
+    def __init__(self, report: Path, resume: bool):
+        self.report, self.resume, self.started = report, resume, False
+
+    def __call__(self, job: Job) -> None:
+        rows = [report_row(str(job.source), i, c) for i, c in enumerate(job.checks or ()) if c is not None]
+        if rows and not self.started:
+            start_report(self.report, keep_others=self.resume)
+            self.started = True
+        append_report(self.report, rows)
 
 
 def run(
@@ -126,10 +135,7 @@ def run(
         yield Trained(model)
     pending = [job for job in jobs if job.source not in unreadable] if predict else []
     written = 0
-    note = None
-    if report is not None and pending:
-        start_report(report, keep_others=resume)
-        note = partial(_note, report)
+    note = _Journal(report, resume) if report is not None else None
     if scheduler is not None:
         outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
     else:

@@ -68,20 +68,13 @@ MIN_STEPS = 6  # steps per epoch at the least
 FAST_LR_MAX = 4.0  # fewer steps take Adam's learning rate up by as much, at most
 
 
-def epoch_steps(images: Sequence[np.ndarray], config: Config) -> int:
-    """Steps per epoch: the config's, fewer (down to :data:`MIN_STEPS`) where the images hold fewer pixels than :data:`PASSES` epochs' crops would.
-
-    Four images of 256² are read whole by one step of four 256² crops, so
-    25 steps went over them 25 times an epoch. 0 (the config's "one pass
-    over the images") stays 0.
-    """
-    pixels = sum(int(np.prod(im.shape[-2:])) for im in images)
-    passes = math.ceil(PASSES * pixels / (config.batch_size * config.crop_size**2))
-    return min(config.steps_per_epoch, max(MIN_STEPS, passes))
-
-
 def fewer_steps(images: Sequence[np.ndarray], config: Config) -> tuple[int, Config]:
-    """Steps per epoch (:func:`epoch_steps`) and the config to train with: Adam's learning rate up as steps go down.
+    """Steps per epoch and the config to train with: fewer steps (down to :data:`MIN_STEPS`) where the images hold
+    fewer pixels than :data:`PASSES` epochs' crops would, and Adam's learning rate up as steps go down.
+
+    Four images of 256² are read whole by one step of four 256² crops, so 25
+    steps went over them 25 times an epoch. 0 (the config's "one pass over
+    the images") stays 0.
 
     Four 256² images (``examples/nuclei``), seeds 0 / 1 / 2, 2 cores: 25 steps
     an epoch give Dice 98.0 / 98.4 / - in 113 s; 8 steps 94.1 / 87.5 / 94.6
@@ -90,7 +83,8 @@ def fewer_steps(images: Sequence[np.ndarray], config: Config) -> tuple[int, Conf
     nuclei_mixed, DRIVE, dsb2018: 96.5, 89.6, 23.4, 68.3 at 25 steps; 96.1,
     89.5, 22.7, 65.4 at 6.
     """
-    steps = epoch_steps(images, config)
+    pixels = sum(int(np.prod(im.shape[-2:])) for im in images)
+    steps = min(config.steps_per_epoch, max(MIN_STEPS, math.ceil(PASSES * pixels / (config.batch_size * config.crop_size**2))))
     if config.optimizer == "adam" and 0 < steps < config.steps_per_epoch:
         config = config.replace(lr=config.lr * min(FAST_LR_MAX, config.steps_per_epoch / steps))
     return steps, config

@@ -24,14 +24,22 @@ PRESET or PRESET:KIND
     igtt with a preset (``default``, ``ems``, ``paper``, ...) and optionally
     ``objects=KIND`` (``blobs`` or ``lines``; default the preset's, ``auto``).
 
-Prints a Markdown table (dataset, method, kind, size, start Dice, Dice,
-seconds, and per image: the 5th-percentile Dice, how many images end more
+Prints a Markdown table (dataset, method, kind, size, start Dice, the
+network's own Dice (no check), the checked masks' Dice, the share of
+images where the network beats its start by 2 or more (and loses by as
+much), seconds, and per image: the 5th-percentile Dice, how many images end more
 than 5 Dice below their own start, the Spearman rank correlation between
 igtt's quality score (``igtt.quality``, no ground truth) and the true Dice,
 and the same for the trivial score, the Dice between igtt's mask and
-Otsu's); then the worst images of each igtt run with their flags, and the
+Otsu's, and the share of images flagged among those of 70 Dice or more and
+among those under 60); then the worst images of each igtt run with their flags, and the
 score's Spearman over every image of every folder pooled. ``--csv`` writes
 the per-image Dice too.
+
+``--sweep igtt.starts.scale.SAME=1.15,1.25,1.5`` checks that a constant
+carries over: every igtt method runs once per value on every folder, then
+each folder's Dice is printed at the value that is best over all folders
+(tuned) and at the value best over the other folders (leave one set out).
 """
 
 from __future__ import annotations
@@ -130,7 +138,10 @@ def run_igtt(method: str, images, foreground: str, seed: int, overrides: dict):
         changes["objects"] = kind
     model = igtt.IGTT(igtt.preset(name, **changes)).fit(images)
     done = list(model.iter_predict(images))
-    return [d.mask for d in done], model, folder_flags([d.check for d in done])
+    masks = [d.mask for d in done]
+    # the network's own mask: the checked one, except where the check kept the start instead
+    network = [model.predict(im, check=False) if d.check is not None and d.check.replaced else d.mask for im, d in zip(images, done)]
+    return masks, network, model, folder_flags([d.check for d in done])
 
 
 def parse_value(text: str):
@@ -166,7 +177,14 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--worst", type=int, default=3, help="list this many worst images per igtt run")
     parser.add_argument("--csv", type=Path, default=None, help="write per-image Dice here")
+    parser.add_argument(
+        "--sweep", default=None, metavar="MODULE.NAME=V1,V2,...",
+        help="run the igtt methods once per value of a constant of igtt (e.g. igtt.starts.scale.SAME=1.15,1.25,1.5), "
+        "then print each folder's Dice at the value picked on all folders (tuned) and at the value picked on the others (leave one set out)",
+    )
     args = parser.parse_args(argv)
+    if args.sweep:
+        return sweep(args)
 
     import torch
 
@@ -175,8 +193,11 @@ def main(argv=None):
     overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     per_image, worst, pooled = [], [], {}
     print(f"torch threads: {torch.get_num_threads()}, seed {args.seed}", flush=True)
-    print("| dataset | n | method | kind | size px | start Dice % | Dice % | p5 Dice % | below start by >5 | Spearman score | Spearman trivial | seconds |", flush=True)
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print(
+        "| dataset | n | method | kind | size px | start Dice % | network Dice % | Dice % | network beats / loses to start by >= 2, % of images "
+        "| p5 Dice % | below start by >5 | Spearman score | Spearman trivial | flagged % of images >= 70 / < 60 Dice | seconds |", flush=True
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for spec in args.folders:
         folder, _, rest = spec.partition(":")
         foreground, _, rule = rest.partition(":")
@@ -187,18 +208,22 @@ def main(argv=None):
         otsu = classical("otsu", images, fovs, foreground, rule)
         for method in args.methods:
             t0 = time.perf_counter()
-            kind = size = start = p5 = below = rho = trivial = ""
+            kind = size = start = p5 = below = rho = trivial = net = adds = flagged = ""
             checks = None
             if method in ("otsu", "adaptive", "rule"):
                 masks = otsu if method == "otsu" else classical(method, images, fovs, foreground, rule)
                 seconds = time.perf_counter() - t0
                 label = f"rule ({rule})" if method == "rule" else method
             else:
-                masks, model, checks = run_igtt(method, images, foreground, args.seed, overrides)
+                masks, network, model, checks = run_igtt(method, images, foreground, args.seed, overrides)
                 seconds = time.perf_counter() - t0
                 kind, size = model.objects_, f"{model.object_size_:.1f}" if model.object_size_ else "-"
                 start_mean, start_dice = mean_dice([s.mask for s in model.starts(images)], truths, fovs)
                 start = f"{start_mean:.1f}"
+                net_mean, net_dice = mean_dice(network, truths, fovs)
+                net = f"{net_mean:.1f}"
+                gain = np.array(net_dice, float) - np.array(start_dice, float)
+                adds = f"{100 * np.mean(gain[np.isfinite(gain)] >= 0.02):.0f} / {100 * np.mean(gain[np.isfinite(gain)] <= -0.02):.0f}"
                 label = method
             mean, dice = mean_dice(masks, truths, fovs)
             dice = np.array(dice, float)
@@ -209,6 +234,9 @@ def main(argv=None):
                 p5 = f"{100 * np.nanpercentile(dice, 5):.1f}"
                 below = str(int(np.sum(dice < start_dice - 0.05)))
                 rho, trivial = f"{_spearman(score, dice):.2f}", f"{_spearman(agree, dice):.2f}"
+                marked = np.array([bool(c.flags) for c in checks])
+                good, bad = dice >= 0.7, dice < 0.6
+                flagged = f"{100 * marked[good].mean():.0f} / " + (f"{100 * marked[bad].mean():.0f}" if bad.any() else "-")
                 pooled.setdefault(method, []).append((score, dice))
                 order = [i for i in np.argsort(np.nan_to_num(dice, nan=2.0))[: args.worst]]
                 worst += [
@@ -218,7 +246,7 @@ def main(argv=None):
                 ]
             per_image += [(folder.name, label, n, d) for n, d in zip(names, dice)]
             print(
-                f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {mean:.1f} | {p5} | {below} | {rho} | {trivial} | {seconds:.1f} |",
+                f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {net} | {mean:.1f} | {adds} | {p5} | {below} | {rho} | {trivial} | {flagged} | {seconds:.1f} |",
                 flush=True,
             )
     for line in worst:
@@ -229,6 +257,47 @@ def main(argv=None):
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             csv.writer(f).writerows([("dataset", "method", "image", "dice")] + per_image)
+
+
+def sweep(args) -> None:
+    """The leave-one-set-out check of one constant: every value on every folder, then the value each folder would get
+    if it had not been there to choose it."""
+    import importlib
+
+    target, _, values = args.sweep.partition("=")
+    module_name, _, name = target.rpartition(".")
+    module = importlib.import_module(module_name)
+    shipped = getattr(module, name)
+    values = [parse_value(v) for v in values.split(",")]
+    methods = [m for m in args.methods if m not in ("otsu", "adaptive", "rule")]
+    table = {}  # (folder, method) -> {value: mean Dice}
+    for value in values:
+        setattr(module, name, value)
+        print(f"\n## {target} = {value}", flush=True)
+        for spec in args.folders:
+            folder, _, rest_spec = spec.partition(":")
+            foreground = rest_spec.partition(":")[0] or "bright"
+            names, images, truths, fovs = load_folder(Path(folder), args.limit)
+            overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+            for method in methods:
+                masks = run_igtt(method, images, foreground, args.seed, overrides)[0]
+                mean = mean_dice(masks, truths, fovs)[0]
+                table.setdefault((Path(folder).name, method), {})[value] = mean
+                print(f"| {Path(folder).name} | {method} | {target} = {value} | {mean:.1f} |", flush=True)
+    setattr(module, name, shipped)
+    print(f"\n| dataset | method | {name} shipped ({shipped}) | Dice % | {name} tuned on all sets | Dice % | picked on the other sets | Dice % | LOSO - tuned |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method in methods:
+        sets = [k for k in table if k[1] == method]
+        for key in sets:
+            def best(over):
+                return max(values, key=lambda v: np.mean([table[k][v] for k in over]))
+            tuned, loso = best(sets), best([k for k in sets if k != key])
+            here = table[key]
+            print(
+                f"| {key[0]} | {method} | {shipped} | {here.get(shipped, float('nan')):.1f} | {tuned} | {here[tuned]:.1f} "
+                f"| {loso} | {here[loso]:.1f} | {here[loso] - here[tuned]:+.1f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ class Config:
     Attributes
     ----------
     foreground : {"bright", "dark", "auto"}
-        Polarity of the objects. ``auto`` guesses from the intensity skewness.
+        Polarity of the objects. ``auto`` (default) decides once for all the
+        images from their pooled intensity skewness (objects are the minority
+        tail: bright nuclei skew right, dark vessels and EM organelles left);
+        strokes painted as hints decide it where given.
     objects : {"auto", "blobs", "lines", "compartments"}
         The kind of structure: ``blobs`` (compact objects: nuclei, cells),
         ``lines`` (vessels, filaments, ER, membranes), ``compartments``
@@ -110,7 +113,7 @@ class Config:
         AVX-512 BF16), else float32 (see :func:`igtt.nn.network.use_bfloat16`).
     """
 
-    foreground: str = "bright"
+    foreground: str = "auto"
     objects: str = "auto"
     object_size: float | None = None
     start: str = "objects"

@@ -13,13 +13,13 @@ from .config import Config
 from .io.blocks import is_lazy, predict_lazy
 from .nn.infer import predict_with
 from .nn.network import for_inference, prepare, resolve_device, unet_for
-from .nn.network_input import NetworkInput
+from .nn.view import ImageView, at_image_size, view_image, whole_scaling
 from .nn.postprocess import clean_mask
 from .quality import ImageCheck, Segmentation, check_image, folder_flags
-from .starts.field import field_step
-from .starts.images import as_image_list, intensity_range, orient, per_image, rescale, restore_shape
-from .starts.kinds import image_size, resolve_objects
+from .starts.images import as_image_list, orient, per_image, restore_shape
+from .starts.kinds import image_scale, resolve_objects
 from .starts.labels import StartLabels
+from .starts.scale import content_order, resample, resample_labels, resize_mask
 from .starts.start import own_start, start_labels
 from .training import paper
 from .training.hints import as_hint_list, polarity_from_hints
@@ -28,6 +28,7 @@ from .training.train import Progress, iter_fit
 __all__ = ["IGTT", "Segmentation"]
 
 log = logging.getLogger(__name__)
+
 
 class IGTT:
     """A U-Net trained without labels on the images it is to segment.
@@ -54,6 +55,7 @@ class IGTT:
         self.objects_: str | None = None  # the kind of object used, 'auto' resolved at fit
         self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
         self.hinted_ = False  # learnt from hints (or labels): its masks are then never replaced by the label-free start
+        self.resamples_ = True  # blob images are resampled to the folder's object size (False: a model file from before)
         self._folded = None  # (net, its BatchNorm-folded copy for prediction), made on first use
 
     # -- training -----------------------------------------------------------------
@@ -86,6 +88,8 @@ class IGTT:
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
         hints = as_hint_list(hints, raw)
+        order = content_order(raw)  # the same images in any order train the same network
+        raw, ranges, hints = [raw[i] for i in order], [ranges[i] for i in order], [hints[i] for i in order]
         self.hinted_ = any(h is not None and h.any() for h in hints)
         foreground = self.config.foreground
         if foreground == "auto":
@@ -95,7 +99,8 @@ class IGTT:
         if not usable:
             log.warning("every image is constant: nothing to learn, masks will be empty")
         device = resolve_device(self.config.device)
-        self._resolve_objects([oriented[i] for i in usable])
+        self.objects_, self.object_size_, own = resolve_objects([oriented[i] for i in usable], self.config)  # own: each image's blob size
+        log.info("objects: %s, size %s px", self.objects_, self.object_size_)
         config = self._resolved()
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
             torch.manual_seed(config.seed)
@@ -103,12 +108,13 @@ class IGTT:
         if not usable:
             return
         inputs, starts, hints = [], [], [hints[i] for i in usable]
-        for i in usable:
-            size = self._image_size(oriented[i], ranges[i])
-            scaling = self._input(raw[i], ranges[i], size)
-            inputs.append(scaling(raw[i]))
-            starts.append(start_labels(oriented[i], start=config.start, kind=self.objects_, size=size, background=scaling.background))
-            oriented[i] = None  # free as we go: the network inputs replace the oriented images
+        for n, i in enumerate(usable):  # each image at the folder's object size: one network for every magnification
+            view = self._prepare(raw[i], ranges[i], own=own[n] if own else None, oriented=oriented[i])
+            inputs.append(view.scaling(view.pixels))
+            start = resample(oriented[i], view.factor)
+            starts.append(start_labels(start, start=config.start, kind=self.objects_, size=view.size, background=view.scaling.background))
+            hints[n] = resample_labels(hints[n], view.pixels.shape)
+            oriented[i] = raw[i] = None  # free as we go: the network inputs replace the oriented images
         yield from self._train(inputs, starts, config, device, preview, hints)
 
     def iter_refine(self, images, hints, *, epochs: int = 5, steps: int = 6, preview: bool = False, ranges=None) -> Iterator[Progress]:
@@ -126,8 +132,11 @@ class IGTT:
         inputs, starts = [], []
         for i in usable:
             mask = self.predict(raw[i], ranges=ranges[i])
-            inputs.append(self._prepare(raw[i], ranges[i])[0](raw[i]))  # the input predict gave it, at its own size
+            view = self._prepare(raw[i], ranges[i])  # the input predict gave it, at the folder's object size
+            inputs.append(view.scaling(view.pixels))
+            mask = resize_mask(mask, view.pixels.shape)
             starts.append(StartLabels(mask=mask, foreground=mask, background=~mask))
+            hints[i] = resample_labels(hints[i], view.pixels.shape)
         config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps)
         device = next(self.net.parameters()).device
         yield from self._train(inputs, starts, config, device, preview, [hints[i] for i in usable], keep_start=True)
@@ -142,11 +151,6 @@ class IGTT:
         for event in iter_fit(self.net, inputs, starts, config, device=device, preview=preview, hints=hints, keep_start=keep_start):
             self._folded = None  # the weights changed: fold them again when predicting
             yield event
-
-    def _resolve_objects(self, oriented: list[np.ndarray]) -> None:
-        """Decide the kind of object and its size (given, or estimated from the images)."""
-        self.objects_, self.object_size_ = resolve_objects(oriented, self.config)
-        log.info("objects: %s, size %s px", self.objects_, self.object_size_)
 
     def _resolved(self) -> Config:
         """The config with the fitted kind's defaults filled in."""
@@ -168,7 +172,7 @@ class IGTT:
         self._check_fitted()
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
-        return restore_shape([self._proba_one(im, self._prepare(im, r)[0]) for im, r in zip(raw, ranges)], images)
+        return restore_shape([self._proba_one(im, self._prepare(im, r)) for im, r in zip(raw, ranges)], images)
 
     def predict(self, images, *, return_proba: bool = False, ranges=None, check: bool = True):
         """Binary masks (bool), shaped like ``images``.
@@ -210,15 +214,17 @@ class IGTT:
         self._check_fitted()
         raw = as_image_list(images)
         for image, range_ in zip(raw, per_image(ranges, len(raw))):
-            scaling, small, step, size = self._prepare(image, range_)
-            probability = self._proba_one(image, scaling)
+            view = self._prepare(image, range_)
+            scaling, small, step = view.scaling, view.small, view.step
+            probability = self._proba_one(image, view)
             mask = self._threshold(probability, small, step)
             seen = probability[::step, ::step].copy() if step > 1 else probability  # what the check looks at
             if not proba:
                 del probability  # free the float map before the label-hungry clean-up
             mask, quality = clean_mask(mask, small, step), None
             if check and range_ is None and scaling.hi > scaling.lo:
-                background = scaling.background if step == 1 else None
+                background = scaling.background if step == 1 and view.factor == 1 else None
+                size = view.size / view.factor if view.size else None  # in the image's own pixels
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
                     replace=not self.hinted_, polarity=self.foreground_,
@@ -232,21 +238,20 @@ class IGTT:
         raw = as_image_list(images)
         ranges = per_image(ranges, len(raw))
         oriented, _ = orient(raw, self.foreground_, ranges)
-        return [own_start(o, self.objects_, self._image_size(o, r)) for o, r in zip(oriented, ranges)]
+        scales = [self._image_scale(o, r) for o, r in zip(oriented, ranges)]  # the size in the image's own pixels: size / factor
+        return [own_start(o, self.objects_, size / factor if size else None) for o, (size, factor) in zip(oriented, scales)]
 
-    def _prepare(self, image: np.ndarray, range_) -> tuple[NetworkInput, np.ndarray, int, float | None]:
-        """One image's network input (at its own size), oriented view (<= 2048 px a side, for the checks), stride, size."""
-        step = field_step(image.shape)
-        lo, hi = intensity_range(image) if range_ is None else map(float, range_[:2])
-        small = rescale(image[::step, ::step], lo, hi, invert=self.foreground_ == "dark")
-        size = self._image_size(small, range_, step)
-        return self._input(image, range_ if range_ is not None else (lo, hi), size), small, step, size
+    def _prepare(self, image: np.ndarray, range_, *, own: float | None = None, oriented: np.ndarray | None = None) -> ImageView:
+        """How one image is predicted (:func:`igtt.nn.view.view_image`); at fit, with its own size and oriented image known."""
+        scale = (lambda small, step: self._image_scale(small, range_, step)) if oriented is None else (lambda *_: self._image_scale(oriented, range_, own=own))
+        return view_image(image, range_, invert=self.foreground_ == "dark", scale=scale, subtract=self._resolved().subtract_background)
 
-    def _image_size(self, oriented: np.ndarray, range_, step: int = 1) -> float | None:
-        """The fitted object size, or the image's own (:func:`igtt.starts.kinds.image_size`) when estimated and the image whole."""
+    def _image_scale(self, oriented: np.ndarray, range_, step: int = 1, own: float | None = None) -> tuple[float | None, float]:
+        """The object size and resampling factor of one image (:func:`igtt.starts.kinds.image_scale`): the fitted size
+        and 1 where the size was given or the image is a block of a larger one."""
         if range_ is not None or self.config.object_size is not None:
-            return self.object_size_
-        return image_size(oriented, self.objects_, self.object_size_, step=step)
+            return self.object_size_, 1.0
+        return image_scale(oriented, self.objects_, self.object_size_, step=step, own=own, resample=self.resamples_)
 
     def scaling_of(self, view: np.ndarray, *, step: int = 1) -> tuple[float, float, float]:
         """The intensity scaling of a large image from its strided view ``image[::step, ::step]``: ``(lo, hi, gain)``.
@@ -255,25 +260,17 @@ class IGTT:
         every block is scaled like the whole (:func:`igtt.io.blocks.predict_blocks`).
         """
         self._check_fitted()
-        lo, hi = intensity_range(view)
-        subtract = self._resolved().subtract_background and hi > lo
-        diameter = self.object_size_ / step if subtract else None
-        scaling = NetworkInput.for_image(view, invert=self.foreground_ == "dark", diameter=diameter, range=(lo, hi))
-        return lo, hi, scaling.gain
+        diameter = self.object_size_ / step if self._resolved().subtract_background else None
+        return whole_scaling(view, invert=self.foreground_ == "dark", diameter=diameter)
 
-    def _input(self, image: np.ndarray, range_=None, size: float | None = None) -> NetworkInput:
-        """How ``image`` becomes network input: its range, the model's polarity, its background at ``size`` (default the fitted one) if the kind wants it."""
-        subtract = self._resolved().subtract_background
-        size = size or self.object_size_
-        return NetworkInput.for_image(image, invert=self.foreground_ == "dark", diameter=size if subtract else None, range=range_)
-
-    def _proba_one(self, image: np.ndarray, scaling: NetworkInput) -> np.ndarray:
-        if scaling.hi <= scaling.lo:
+    def _proba_one(self, image: np.ndarray, view: ImageView) -> np.ndarray:
+        """The probability map of ``image``, predicted on its view's (resampled) pixels, at the image's own size."""
+        if view.scaling.hi <= view.scaling.lo:
             return np.zeros(image.shape, np.float32)
         device = next(self.net.parameters()).device
         if self._folded is None or self._folded[0] is not self.net:
             self._folded = (self.net, for_inference(self.net))
-        return predict_with(self._folded[1], image, self.config, device, transform=scaling)
+        return at_image_size(predict_with(self._folded[1], view.pixels, self.config, device, transform=view.scaling), image.shape)
 
     def _threshold(self, proba: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
         config = self._resolved()

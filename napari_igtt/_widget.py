@@ -52,7 +52,7 @@ class IGTTWidget(Container):
         from igtt.config import KINDS, PRESETS  # light: no torch
 
         self._layer = Select(label="Images", choices=self._image_layers)
-        self._foreground = ComboBox(label="Foreground", choices=["bright", "dark", "auto"], value="bright")
+        self._foreground = ComboBox(label="Foreground", choices=["bright", "dark", "auto"], value="auto")
         self._preset = ComboBox(label="Preset", choices=list(PRESETS), value="default")
         self._objects = ComboBox(label="Objects", choices=list(KINDS), value="auto")
         self._object_size = SpinBox(label="Object size px (0 = estimate)", value=0, min=0, max=10000)
@@ -235,7 +235,8 @@ class IGTTWidget(Container):
             model = event.model
             size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
             flagged = sum(1 for row in event.rows if row["flags"])
-            self._status.value = f"done: {event.written} mask(s); objects: {model.objects_}{size}; {flagged} flagged"
+            notes = "".join(f"; {note}" for note in event.notes)
+            self._status.value = f"done: {event.written} mask(s); objects: {model.foreground_} {model.objects_}{size}; {flagged} flagged{notes}"
             by_image = {row["image"]: [r for r in event.rows if r["image"] == row["image"]] for row in event.rows}
             self._rows.update({name: rows for image, rows in by_image.items() for name in (image, _names(image, several)[0])})
             self._show_quality()

@@ -245,12 +245,12 @@ def test_objects_are_detected_or_taken_from_the_command_line(tmp_path):
         tifffile.imwrite(tmp_path / "lines" / f"f{i}.tif", image)
     result, out = run("segment", tmp_path / "lines", "--out", tmp_path / "auto", "--device", "cpu")
     assert result.exit_code == 0, out
-    assert "objects: lines" in out
+    assert "objects: bright lines, size" in out and "(found from the images" in out
     result, out = run(
         "segment", tmp_path / "lines", "--out", tmp_path / "set", "--objects", "blobs", "--object-size", "12"
     )
     assert result.exit_code == 0, out
-    assert "objects: blobs, size 12 px" in out
+    assert "objects: bright blobs, size 12 px (found" in out
     result, out = run("segment", tmp_path / "lines", "--out", tmp_path / "bad", "--objects", "cells")
     assert result.exit_code != 0 and "cells" in out
 
@@ -269,3 +269,14 @@ def test_messages_print_brackets_literally(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "require_matplotlib", missing)
     result, out = run("density", "--example", "--out", tmp_path / "d")
     assert result.exit_code == 1 and "pip install 'igtt[study]'" in out
+
+
+def test_a_log_file_gets_plain_progress_lines_and_counts_that_add_up(tmp_path):
+    """Run as a cluster job writes to a file (no terminal): a line per epoch and every few images; unreadable = failed."""
+    write_set(tmp_path / "in", n=3)
+    (tmp_path / "in" / "broken.tif").write_bytes(b"not a tiff")
+    result, out = run("segment", tmp_path / "in", "--out", tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 1, out
+    assert "training: epoch 1/1, loss" in out and "written: 3/3 (img2.tif)" in out
+    assert any(line.startswith("Failed") and "broken.tif" in line for line in out.splitlines())
+    assert "Skipped" not in out and "skipped (already done)" in out

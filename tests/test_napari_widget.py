@@ -62,7 +62,7 @@ def test_run_shows_live_preview_and_a_mask(qtbot, widget, tmp_path):
     assert "igtt pseudo-labels (live)" in viewer.layers and "igtt prediction (live)" in viewer.layers
     assert viewer.layers["igtt probability"].data.dtype == np.float32
     assert w._progress.value == 2 and "done: 1 mask(s)" in w._status.value
-    assert "objects: blobs" in w._status.value  # synthetic nuclei are detected as blobs
+    assert "objects: bright blobs" in w._status.value  # synthetic nuclei are detected as bright blobs
 
 
 def test_stop_keeps_the_result_so_far(qtbot, widget):

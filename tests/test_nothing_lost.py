@@ -352,7 +352,7 @@ def test_a_storage_fault_is_one_line_and_the_batch_goes_on(tmp_path, model_file,
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     assert result.exit_code == 1, result.output
-    named = [line for line in result.output.splitlines() if line.startswith("Skipped") and "bad.ome.zarr" in line]
+    named = [line for line in result.output.splitlines() if line.startswith("Failed") and "bad.ome.zarr" in line]
     assert named and words in named[0], result.output
     assert (tmp_path / "out" / "good.ome.zarr" / "zarr.json").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.ome.zarr"]  # no partial store, no temporary

@@ -13,7 +13,7 @@ from igtt.quality import check_mask, folder_flags, report_row, to_check_first
 from igtt.quality.check import dice
 from igtt.quality.report import assess, write_report
 from igtt.starts.images import orient
-from igtt.starts.kinds import detect_kind, estimate_size, image_size
+from igtt.starts.kinds import detect_kind, estimate_size, image_scale, own_diameter
 from igtt.starts.start import start_labels
 
 from .conftest import TINY
@@ -85,6 +85,24 @@ def test_folder_flags_name_an_image_far_from_the_folders_median():
     assert not any("median" in f for c in checks[:3] for f in c.flags)
 
 
+def test_a_flag_most_of_the_folder_shares_is_said_once_and_kept_on_its_outliers():
+    from igtt.quality import folder_notes
+
+    image, truth = nuclei(6)
+    checks = []
+    for shift in (5, 6, 5, 6, 30):  # masks off their starts everywhere (vessel-like), one far more than the rest
+        mask = np.roll(truth, shift, axis=1)
+        checks.append(assess(check_mask(mask, mask.astype(np.float32), image, truth, kind="lines", size=4, replace=False)[1]))
+    assert all(any("disagrees" in f or "ran away" in f for f in c.flags) for c in checks)  # each image alone: flagged
+    notes = folder_notes(checks)
+    folder_flags(checks)
+    assert len(notes) >= 1 and "most images" in notes[0]
+    assert not any("disagrees" in f for c in checks[:4] for f in c.flags)  # the usual ones: said once, for the folder
+    assert checks[4].flags  # the one that stands out still says "look here"
+    few = [assess(check_mask(np.roll(truth, 6, axis=1), truth.astype(np.float32), image, truth, kind="lines", size=4)[1]) for _ in range(2)]
+    assert folder_notes(few) == [] and all(c.flags for c in folder_flags(few))  # two images are no folder to compare with
+
+
 def test_report_rows_check_first_and_resumed_report(tmp_path):
     image, truth = nuclei(5)
     good = assess(check_mask(truth, truth.astype(np.float32), image, truth, kind="blobs", size=16)[1])
@@ -117,13 +135,20 @@ def test_filaments_and_nuclei_are_not_compartments():
     assert detect_kind(filaments) == "lines" and detect_kind(blobs) == "blobs"
 
 
-def test_an_image_at_another_magnification_gets_its_own_size():
+def test_an_image_at_another_magnification_is_resampled_to_the_folders_size():
     small, _ = nuclei(6, shape=(256, 256), radius=(5, 7))
     large, _ = nuclei(7, shape=(256, 256), radius=(18, 24))
-    assert image_size(small, "blobs", 40.0) < 20
-    assert image_size(large, "blobs", 12.0) > 25
-    assert image_size(large, "blobs", 40.0) == 40.0  # within one scale step: the folder's steadier median
-    assert image_size(small, "lines", 40.0) == 40.0
+    assert 9 <= own_diameter(small) <= 17 and 32 <= own_diameter(large) <= 55  # diameters 10-14 and 36-48 (+15 %: oval nuclei)
+    size, factor = image_scale(small, "blobs", 40.0)
+    assert factor == 1.0 and size == own_diameter(small)  # smaller objects: not enlarged, their own size
+    size, factor = image_scale(large, "blobs", 20.0)
+    assert size == 20.0 and 20 / 55 <= factor <= 20 / 32
+    near = 1.15 * own_diameter(large)
+    assert image_scale(large, "blobs", near) == (near, 1.0)  # within the same band: not resampled
+    assert image_scale(large, "blobs", 400.0) == (400.0, 1.0)  # ten times off: the own size is not trusted
+    assert image_scale(small, "lines", 40.0) == (40.0, 1.0)
+    size, factor = image_scale(large[::2, ::2], "blobs", 20.0, step=2)  # a large image, seen strided: its own size
+    assert factor == 1.0 and 32 <= size <= 55
 
 
 def test_segment_writes_the_report_and_names_the_images_to_check_first(tmp_path, tiny_cli):

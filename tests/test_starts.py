@@ -15,7 +15,7 @@ from igtt.nn.losses import potts_loss
 from igtt.starts.background import Background
 from igtt.starts.blobs import per_object_cut
 from igtt.starts.images import orient
-from igtt.starts.kinds import blob_diameter, detect_kind, estimate_size, resolve_objects
+from igtt.starts.kinds import blob_diameter, detect_kind, estimate_size, own_diameter, resolve_objects
 from igtt.starts.start import black_labels, start_labels
 from igtt.training.batches import sample_batch
 
@@ -65,11 +65,14 @@ def test_kinds_and_sizes_are_read_from_the_images():
     assert detect_kind(nuclei) == "blobs" and detect_kind(filaments) == "lines"
     assert 16 <= blob_diameter(nuclei) <= 24  # semi-axes 8-12: diameters 16-24
     assert 5 <= estimate_size(filaments, "lines") <= 10  # 3 px lines, widest where they cross
-    assert resolve_objects(nuclei, Config()) == ("blobs", pytest.approx(blob_diameter(nuclei)))
-    assert resolve_objects(nuclei, Config(objects="lines", object_size=7)) == ("lines", 7.0)
-    assert resolve_objects(nuclei, Config(objects="lines", start="black", object_size=7)) == ("lines", None)  # no start, no background: no size
-    assert resolve_objects(nuclei, Config(object_size=30)) == ("blobs", 30.0)
-    assert resolve_objects([np.zeros((8, 8))], Config()) == ("blobs", 20.0)  # slivers say nothing: the fallback
+    kind, size, own = resolve_objects(nuclei, Config())
+    assert kind == "blobs" and 16 <= size <= 24 and size == pytest.approx(np.median(own))  # the median of each image's own
+    assert [own_diameter(n) for n in nuclei] == pytest.approx(own)
+    assert resolve_objects(nuclei[::-1], Config()).size == size  # any order
+    assert resolve_objects(nuclei, Config(objects="lines", object_size=7))[:2] == ("lines", 7.0)
+    assert resolve_objects(nuclei, Config(objects="lines", start="black", object_size=7))[:2] == ("lines", None)  # no start, no background: no size
+    assert resolve_objects(nuclei, Config(object_size=30))[:2] == ("blobs", 30.0)
+    assert resolve_objects([np.zeros((8, 8))], Config())[:2] == ("blobs", 20.0)  # slivers say nothing: the fallback
 
 
 def _ramp_with_discs():

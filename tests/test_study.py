@@ -174,6 +174,20 @@ def test_cli_noise_skips_a_corrupt_label_file_in_one_line(tmp_path):
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["good.tif"]
 
 
+def test_study_noise_skips_a_pair_it_cannot_read_in_one_line(nuclei_set, tmp_path):
+    images, masks = nuclei_set
+    write_pairs(tmp_path / "data", images[:3], masks[:3])
+    (tmp_path / "data" / "images" / "n9.tif").write_bytes(b"not a tiff")
+    tifffile.imwrite(tmp_path / "data" / "masks" / "n9.tif", masks[0] * 255)
+    result = runner.invoke(app, [
+        "study", "noise", str(tmp_path / "data"), "--labels", "CL", "--epochs", "1", "--steps", "1",
+        "--batch", "2", "--crop", "64", "--device", "cpu", "--out", str(tmp_path / "study"), "--quiet",
+    ])
+    named = [line for line in result.output.splitlines() if "n9.tif" in line]
+    assert result.exit_code == 1 and len(named) == 1 and named[0].startswith("Failed"), result.output
+    assert "CL" in (tmp_path / "study" / "results.csv").read_text()  # the study went on without it
+
+
 def test_the_study_runs_with_its_default_config(nuclei_set, monkeypatch):
     """``run_study`` without a config: the papers' ResNet U-Net for STUDY_EPOCHS epochs (no epochs=None to trip on)."""
     import igtt.study.runner as runner_module

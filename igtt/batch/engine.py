@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..quality import folder_flags, report_row
+from ..quality import folder_flags, folder_notes, report_row
 from ..quality.report import append_report, start_report, write_report
 from .cluster import predict_on_cluster
 from .events import Report, Trained, Written
@@ -151,8 +151,9 @@ def run(
             continue
         skipped.append((outcome.source, outcome.reason))
         yield outcome
+    notes = folder_notes([c for _, _, c in checked])
     folder_flags([c for _, _, c in checked])
     rows = [report_row(name, plane, check) for name, plane, check in checked]
     if report is not None and rows:
         write_report(report, rows, keep_others=resume)
-    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model, rows=rows)
+    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model, rows=rows, notes=notes)

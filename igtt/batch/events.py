@@ -48,10 +48,12 @@ class Failed:
 
 @dataclass
 class Report:
-    """The end of a run: what happened to every input, and the quality report's rows (:func:`igtt.quality.report_row`)."""
+    """The end of a run: what happened to every input, the quality report's rows (:func:`igtt.quality.report_row`)
+    and what holds for the folder as a whole (:func:`igtt.quality.folder_notes`)."""
 
     written: int
     skipped: list[tuple[Path | str, str]]
     seconds: float
     model: object = None
     rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

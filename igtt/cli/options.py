@@ -87,7 +87,9 @@ MaxPixelsOpt = Annotated[
 ]
 ChannelOpt = Annotated[Optional[int], typer.Option(help="Channel to use for RGB or multi-channel images.", rich_help_panel=IN)]
 LevelOpt = Annotated[int, typer.Option(min=0, help="Resolution level of OME-Zarr inputs (0 = full resolution).", rich_help_panel=IN)]
-ForegroundOpt = Annotated[Foreground, typer.Option(help="Objects are bright, dark, or guess.", rich_help_panel=MODEL)]
+ForegroundOpt = Annotated[
+    Foreground, typer.Option(help="Objects are bright or dark; auto (default) decides from the whole folder and says which.", rich_help_panel=MODEL)
+]
 PresetOpt = Annotated[Preset, typer.Option(help="Settings preset: 'default' (fast, recommended) or the paper's.", rich_help_panel=MODEL)]
 ObjectsOpt = Annotated[
     Optional[Objects],

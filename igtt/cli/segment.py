@@ -102,7 +102,7 @@ def segment(
     channel: ChannelOpt = None,
     level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
-    foreground: ForegroundOpt = Foreground.bright,
+    foreground: ForegroundOpt = Foreground.auto,
     preset: PresetOpt = Preset.default,
     objects: ObjectsOpt = None,
     object_size: ObjectSizeOpt = None,
@@ -163,7 +163,7 @@ def segment(
     ended = render_run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
     summary(quiet, len(jobs), ended, done)
     show_objects(quiet, ended.rows)
-    check_first(quiet, ended.rows, report)
+    check_first(quiet, ended.rows, report, ended.notes)
     if ended.skipped:
         raise typer.Exit(1)
 
@@ -177,7 +177,7 @@ def train(
     channel: ChannelOpt = None,
     level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
-    foreground: ForegroundOpt = Foreground.bright,
+    foreground: ForegroundOpt = Foreground.auto,
     preset: PresetOpt = Preset.default,
     objects: ObjectsOpt = None,
     object_size: ObjectSizeOpt = None,

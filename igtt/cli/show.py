@@ -15,22 +15,31 @@ from .options import err, fail, progress_bar
 __all__ = ["render_run", "summary", "show_objects", "check_first"]
 
 
+def _log_line(quiet: bool, text: str) -> None:
+    """Progress as a plain line where no bar can be drawn (a cluster job's log file): the log then shows the run as it goes."""
+    if not quiet and not err.is_terminal:
+        err.print(text, highlight=False, markup=False)
+
+
 def _render(events, quiet: bool) -> batch.Report:
-    """Show the engine's events: skipped files, a training bar, a writing bar; return its report."""
+    """Show the engine's events: unreadable files, a training bar, a writing bar (plain lines in a log); return its report."""
     from ..training.train import Progress as Epoch
 
     with progress_bar(quiet) as bar:
         training = writing = None
         for event in events:
             if isinstance(event, batch.Skipped):
-                err.print(f"[yellow]Skipped[/yellow] {escape(event.reason)}", highlight=False)
+                err.print(f"[yellow]Failed[/yellow] {escape(event.reason)}", highlight=False)
             elif isinstance(event, Epoch):
                 if training is None:
                     training = bar.add_task("Training", total=event.n_epochs, info="")
                 bar.update(training, total=event.n_epochs, completed=event.epoch, info=f"loss {event.loss:.4f}")
+                _log_line(quiet, f"training: epoch {event.epoch}/{event.n_epochs}, loss {event.loss:.4f}, {event.seconds:.0f} s")
             elif isinstance(event, batch.Trained) and not quiet:
-                size = f", size {event.model.object_size_:.0f} px" if event.model.object_size_ else ""
-                err.print(f"objects: {event.model.objects_}{size}")
+                model = event.model
+                size = f", size {model.object_size_:.0f} px" if model.object_size_ else ""
+                found = " (found from the images; --foreground to choose)" if model.config.foreground == "auto" else ""
+                err.print(f"objects: {model.foreground_} {model.objects_}{size}{found}")
             elif isinstance(event, (batch.Written, batch.Failed)):
                 if isinstance(event, batch.Failed):
                     err.print(f"[yellow]Failed[/yellow] {escape(event.reason)}", highlight=False)
@@ -38,16 +47,19 @@ def _render(events, quiet: bool) -> batch.Report:
                 if writing is None:
                     writing = bar.add_task("Writing", total=event.total, info="")
                 bar.update(writing, completed=event.done, info=escape(Path(event.job.source).name))
+                if event.done % max(1, event.total // 20) == 0 or event.done == event.total:
+                    _log_line(quiet, f"written: {event.done}/{event.total} ({Path(event.job.source).name})")
             elif isinstance(event, batch.Report):
                 return event
     raise AssertionError("the batch engine ended without a report")  # pragma: no cover
 
 
 def summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> None:
+    """The counts of a run, which add up: every input is written, already done (skipped), or failed (unreadable or not written)."""
     if quiet:
         return
     table = Table(title="igtt summary")
-    for col in ("images", "written", "skipped", "failed", "seconds"):
+    for col in ("inputs", "written", "skipped (already done)", "failed", "seconds"):
         table.add_column(col, justify="right")
     table.add_row(str(n_images), str(report.written), str(done), str(len(report.skipped)), f"{report.seconds:.1f}")
     err.print(table)
@@ -66,13 +78,15 @@ def show_objects(quiet: bool, rows: list[dict]) -> None:
     err.print(f"Objects: {sum(counts)} in {len(counts)} images (median {np.median(counts):.0f} per image{area})")
 
 
-def check_first(quiet: bool, rows: list[dict], report: Path | None) -> None:
-    """End the summary with the images whose masks to look at first, from the quality report."""
+def check_first(quiet: bool, rows: list[dict], report: Path | None, notes: list[str] = ()) -> None:
+    """End the summary with what holds for the whole folder, then the images whose masks to look at first."""
     from ..quality import to_check_first
 
     first = to_check_first(rows)
     if quiet or not rows:
         return
+    for note in notes:
+        err.print(f"Folder: {escape(note)}", highlight=False)
     if not first:
         err.print(f"Quality: no image flagged ({len(rows)} checked); report in {escape(str(report))}" if report else "Quality: no image flagged")
         return

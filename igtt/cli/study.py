@@ -248,7 +248,13 @@ def study_noise(
     if len({s.name for s in specs}) != len(specs):
         fail("a label type is given twice")
     try:
-        names, images, masks = load_pairs(data_dir, images=images_dir, masks=masks_dir, n_classes=classes)
+        unreadable = []
+
+        def skip(reason: str) -> None:
+            unreadable.append(reason)
+            err.print(f"[yellow]Failed[/yellow] {escape(reason)}; the study goes on without it", highlight=False)
+
+        names, images, masks = load_pairs(data_dir, images=images_dir, masks=masks_dir, n_classes=classes, on_skip=skip)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     if limit:
@@ -293,3 +299,5 @@ def study_noise(
             table.add_row(*(str(v) for v in row.values()))
         err.print(table)
         err.print(f"tables, curves and models in {escape(str(out))}", highlight=False)
+    if unreadable:
+        raise typer.Exit(1)  # as every command: a pair left out fails the exit code

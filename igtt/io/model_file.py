@@ -1,6 +1,8 @@
 """The model file: one torch file with the weights the network uses, its config and a format version.
 
-Format versions: 3 leaves out the encoder stages the network never runs
+Format versions: 4 resamples blob images to the folder's object size
+(:func:`igtt.starts.kinds.image_scale`: a model of format 3 or older
+predicts each image at its own size without resampling, as it was trained); 3 leaves out the encoder stages the network never runs
 (a depth-3 resnet18 U-Net: 3 MB instead of 45 MB); 2 added object kinds
 (``objects``, ``object_size``); 1 is the first. Older files load; newer
 ones, damaged ones and other files are refused in one line.
@@ -20,7 +22,7 @@ from ..nn.network import prepare, resolve_device, unet_for
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 _FORMAT = "igtt-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def save(model, path) -> Path:
@@ -85,6 +87,7 @@ def load(cls, path, *, device: str | None = None):
     model.objects_ = state.get("objects", "blobs")
     model.object_size_ = state.get("object_size", config.object_size)
     model.hinted_ = bool(state.get("hinted", False))
+    model.resamples_ = made >= 4
     model.net = unet_for(config)
     try:
         model.net.load_state_dict(state["state_dict"])

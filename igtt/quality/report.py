@@ -14,7 +14,7 @@ from ..io.outputs import atomic_path
 from .check import AGREEMENT, ImageCheck
 
 __all__ = [
-    "REPORT_FIELDS", "assess", "folder_flags", "report_row", "to_check_first", "write_report", "start_report", "append_report",
+    "REPORT_FIELDS", "assess", "folder_flags", "folder_notes", "report_row", "to_check_first", "write_report", "start_report", "append_report",
 ]
 
 REPORT_FIELDS = (
@@ -53,20 +53,81 @@ def assess(check: ImageCheck) -> ImageCheck:
     return check
 
 
+# Flags of the kind of image rather than of one mask: when most of a folder shares one, it is said once for the
+# folder (folder_notes) and stays only on the images that are outliers in it. (the flag's start, the image has it,
+# the image stands out of a folder that shares it, the folder's note)
+_SHARED = (
+    (
+        "mask disagrees with the image's start",
+        lambda c: not c.ran_away and c.agreement < AGREEMENT,
+        lambda c, f: c.agreement < np.median([x.agreement for x in f]) - 0.15,
+        "masks differ from the label-free starts on most images (usual for {kind}): the report flags the images that differ most",
+    ),
+    (
+        "low contrast",
+        lambda c: c.foreground > 0 and c.contrast < _LOW_CONTRAST,
+        lambda c, f: c.contrast < 0.6 * np.median([x.contrast for x in f]),
+        "low contrast on most images ({kind}): label-free results are limited here, a few hint strokes help most",
+    ),
+    (
+        "many fragments",
+        lambda c: c.fragments > _MANY_FRAGMENTS and c.objects >= 10,
+        lambda c, f: c.fragments > np.median([x.fragments for x in f]) + 0.25,
+        "many small fragments on most images: set --object-size if the objects are larger than {size}",
+    ),
+    (
+        "objects inside walls",
+        lambda c: c.kind == "compartments",
+        lambda c, f: False,
+        "objects inside walls (EM-like): the label-free start is weak here, a few hint strokes help most",
+    ),
+)
+
+
+def _shared(checked: Sequence[ImageCheck]) -> list[tuple]:
+    """The kind-level flags most of ``checked`` (three images or more) share."""
+    if len(checked) < 3:
+        return []
+    return [family for family in _SHARED if sum(map(family[1], checked)) > len(checked) / 2]
+
+
+def folder_notes(checks: Sequence[ImageCheck | None]) -> list[str]:
+    """What holds for the folder as a whole, said once rather than on every image (see :func:`folder_flags`)."""
+    checked = [c for c in checks if c is not None]
+    if not checked:
+        return []
+    kind = checked[0].kind
+    size = f"{np.median([c.object_size for c in checked if c.object_size]):.0f} px" if any(c.object_size for c in checked) else "the estimate"
+    return [note.format(kind=kind, size=size) for _, _, _, note in _shared(checked)]
+
+
 def folder_flags(checks: Sequence[ImageCheck | None]) -> list[ImageCheck | None]:
     """Flag what shows over the checked images of a folder; returns ``checks``.
 
+    A flag then says "look here": a kind-level flag that most of the folder
+    shares (vessels disagree with their start, EM has low contrast) is left
+    on the images that stand out of the folder by its measure only, and
+    :func:`folder_notes` says it once for the folder.
+
     An image whose foreground is over 4x more or less than the folder's
-    median, and every image when the folder's grey levels lean the wrong way
-    for the polarity used (the objects look like the background's colour).
+    median; an image whose grey levels lean the wrong way for the polarity
+    the folder was segmented with (its objects look like the background's
+    colour, unlike the folder's); and every image when the whole folder
+    leans that way (a polarity chosen by hand that the images contradict).
     """
     checked = [c for c in checks if c is not None]
-    if checked and np.median([c.skewness for c in checked]) < _WRONG_WAY:
-        other = {"bright": "dark", "dark": "bright"}
+    for start, _, stands_out, _ in _shared(checked):
         for check in checked:
+            if not stands_out(check, checked):
+                check.flags = [f for f in check.flags if not f.startswith(start)]
+    other = {"bright": "dark", "dark": "bright"}
+    whole = bool(checked) and np.median([c.skewness for c in checked]) < _WRONG_WAY
+    for check in checked:
+        if whole or check.skewness < _WRONG_WAY:
             looks = other.get(check.polarity, "dark")
             ground = "light" if looks == "dark" else "dark"
-            check.flags.append(f"objects look {looks} on a {ground} background: try --foreground {looks}")
+            hint = f"try --foreground {looks}" if whole else f"unlike the folder's {check.polarity} objects: check it"
+            check.flags.append(f"objects look {looks} on a {ground} background: {hint}")
             check.score *= 0.5  # the mask may be of the background: agreement with a start of the same polarity says nothing
     covered = [c.foreground for c in checked if c.foreground > 0]
     if len(covered) < 3:

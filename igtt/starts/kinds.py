@@ -10,6 +10,7 @@ bright objects, in the way Cellpose estimates a diameter before segmenting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -17,11 +18,13 @@ from skimage.feature import hessian_matrix, peak_local_max
 from skimage.transform import rescale
 
 from ..config import KINDS, Config
+from .blobs import blob_start
 from .field import out_of_field
 from .lines import first_line_mask, line_width
 from .reduce import grey_opening, spread
+from .scale import SAME, TRUSTED, scale_factor
 
-__all__ = ["KINDS", "blob_diameter", "detect_kind", "elongation", "estimate_size", "resolve_objects", "image_size", "FALLBACK_SIZE"]
+__all__ = ["KINDS", "blob_diameter", "own_diameter", "folder_diameter", "detect_kind", "elongation", "estimate_size", "resolve_objects", "Objects", "image_scale", "FALLBACK_SIZE"]
 
 _SIGMAS = np.geomspace(1.0, 16.0, 12)  # scales of the blob search, in pixels of the reduced image
 
@@ -101,6 +104,56 @@ def blob_diameter(images: Sequence[np.ndarray], *, max_images: int = 12) -> floa
     return float(np.median(sizes)) if sizes else float("nan")
 
 
+def _width(mask: np.ndarray, *, min_area: int = 9) -> float:
+    """Area-weighted median of twice the largest inscribed radius of the regions of ``mask``: touching blobs count once each."""
+    regions, n = ndi.label(mask)
+    if n == 0:
+        return float("nan")
+    area = np.bincount(regions.ravel())[1:].astype(float)
+    radius = np.asarray(ndi.maximum(ndi.distance_transform_edt(mask), regions, np.arange(1, n + 1)))
+    keep = area >= min_area
+    if not keep.any():
+        return float("nan")
+    return _weighted_median(2 * radius[keep], area[keep])
+
+
+_WIDE = 1.15  # nuclei are ~15 % longer than wide: twice the largest inscribed radius is the short axis
+
+
+def own_diameter(oriented: np.ndarray) -> float:
+    """The typical blob diameter of one image, in pixels: a scale search, then the width of the objects its start finds.
+
+    The Hessian scale search (:func:`igtt.starts.kinds.blob_diameter`)
+    takes a clump of touching nuclei for one large blob (BBBC039: 51-66 px
+    for 27-px nuclei); the start made at that size finds the nuclei, and
+    twice their largest inscribed radius (x1.15, nuclei are oval) counts a
+    clump's nuclei one by one. Estimated over true median diameters:
+    BBBC039 p10-p90 0.99-1.13 (scale search alone: 1.04-1.15, max 2.5),
+    nuclei_mixed 0.94-1.08 (0.91-1.30), dsb2018 0.88-1.37 (0.89-1.52).
+
+    Parameters
+    ----------
+    oriented : (M, N) float ndarray
+        Normalised, objects bright.
+
+    Returns
+    -------
+    diameter : float
+        ``nan`` where no blob is found.
+    """
+    first = blob_diameter([oriented])
+    if not np.isfinite(first):
+        return first
+    width = _width(blob_start(oriented, first).mask)
+    return width * _WIDE if np.isfinite(width) else first
+
+
+def folder_diameter(sizes: Sequence[float]) -> float:
+    """The folder's blob diameter: the median of the images' own (``nan`` where none was measured); any order gives the same."""
+    sizes = np.asarray([s for s in sizes if s is not None and np.isfinite(s)], float)
+    return float(np.median(sizes)) if sizes.size else float("nan")
+
+
 _THIN = 20.0  # area-weighted elongation above which a first line mask is made of lines, not blobs
 _WALLS = 0.3  # lines covering more of the field than this are walls between compartments (EM membranes)
 
@@ -160,53 +213,70 @@ FALLBACK_SIZE = {"blobs": 20.0, "lines": 8.0, "compartments": 8.0}  # when nothi
 
 
 def estimate_size(oriented: list[np.ndarray], kind: str) -> float:
-    """Typical blob diameter or width of the wider lines (or walls), in pixels, from normalised images with bright objects."""
+    """Typical blob diameter (the median of the images' own, :func:`own_diameter`) or width of the wider lines (or walls), in pixels."""
     if kind in ("lines", "compartments"):
         return line_width(oriented)
-    return blob_diameter(oriented)
+    return folder_diameter([own_diameter(np.asarray(o, np.float32)) for o in oriented])
 
 
 MIN_SIDE = 16  # images narrower than this are segmented, but not used to decide the kind or size of objects
 
 
-def resolve_objects(oriented: Sequence[np.ndarray], config: Config) -> tuple[str, float | None]:
+class Objects(NamedTuple):
+    """What :func:`resolve_objects` decided: the kind, the folder's size, and each image's own blob size (or None)."""
+
+    kind: str
+    size: float | None
+    own: list[float] | None = None
+
+
+def resolve_objects(oriented: Sequence[np.ndarray], config: Config) -> Objects:
     """The kind of object and its size: the config's where given, else estimated from the images.
 
     ``oriented``: normalised images with bright objects. The size is None
     where the kind's recipe needs none; where it cannot be measured (no
-    structure), :data:`FALLBACK_SIZE`.
+    structure), :data:`FALLBACK_SIZE`. Estimated blob sizes are the median
+    of every image's own (:func:`own_diameter`), also returned, one per
+    image (``nan`` for slivers), so that nobody measures them twice. Give
+    the images in an order that does not depend on the caller
+    (:func:`igtt.starts.scale.content_order`): the kind is decided on an
+    even sample of them.
     """
-    oriented = [o for o in oriented if min(o.shape) >= MIN_SIDE]  # a sliver says nothing about objects
-    kind = config.objects if config.objects != "auto" else (detect_kind(oriented) if oriented else "blobs")
+    measured = [o for o in oriented if min(o.shape) >= MIN_SIDE]  # a sliver says nothing about objects
+    kind = config.objects if config.objects != "auto" else (detect_kind(measured) if measured else "blobs")
     resolved = config.for_kind(kind)
     if not (resolved.start == "objects" or resolved.subtract_background):
-        return kind, None
-    size = config.object_size
-    if size is None and oriented:
-        size = estimate_size(oriented, kind)
-    return kind, float(size) if size is not None and np.isfinite(size) else FALLBACK_SIZE[kind]
+        return Objects(kind, None)
+    size, own = config.object_size, None
+    if size is None and measured and kind == "blobs":
+        own = [own_diameter(np.asarray(o, np.float32)) if min(o.shape) >= MIN_SIDE else float("nan") for o in oriented]
+        size = folder_diameter(own)
+    elif size is None and measured:
+        size = estimate_size(measured, kind)
+    return Objects(kind, float(size) if size is not None and np.isfinite(size) else FALLBACK_SIZE[kind], own)
 
 
-_SMALLER = 1.3  # one step of the blob scale search (_SIGMAS) is x1.29: blobs smaller by more get their own size
-_LARGER = 2.5  # ... larger ones only past this: touching nuclei measure as one larger blob (BBBC039: 51-66 px for 31)
+def image_scale(
+    oriented: np.ndarray, kind: str, size: float | None, *, step: int = 1, own: float | None = None, resample: bool = True
+) -> tuple[float | None, float]:
+    """An image's object size and the factor to resample it by, so that its blobs have the folder's ``size``.
 
-
-def image_size(oriented: np.ndarray, kind: str, size: float | None, *, step: int = 1) -> float | None:
-    """The object size for one image: the folder's ``size``, or the image's own blob diameter where it is far off.
-
-    Folders mix magnifications (DSB 2018: nuclei 10 to 110 px across); a
-    start and a background at the folder's median size cut small nuclei in
-    clumps and large ones into chromatin fragments. An image gets its own
-    size when it is more than one scale step smaller than the folder's, or
-    over 2.5x larger: on dsb2018_train_fluo the start's Dice goes from 85.2
-    (the folder's size everywhere) to 87.1 (86.6 with each image's own
-    everywhere: the folder's median is steadier where they agree, and dense
-    images of touching nuclei measure too large). ``oriented`` may be the
-    image at every ``step``-th pixel. Lines and walls keep the folder's width.
+    Blobs only, measured on their own (:func:`own_diameter`) and resampled
+    by :func:`igtt.starts.scale.scale_factor`; the size returned is the one
+    the resampled image's objects have. An image of smaller objects (not
+    enlarged) gets its own size, and so does a large image: ``oriented``
+    may be the image at every ``step``-th pixel, and such an image is not
+    resampled. ``resample=False``: the rule of models saved
+    before igtt resampled (format <= 3), for which they were trained. Lines and walls keep the folder's width (factor 1).
+    ``own``: the image's own size, if already measured (full-size pixels).
     """
     if kind != "blobs" or size is None or min(oriented.shape) < MIN_SIDE:
-        return size
-    own = blob_diameter([oriented]) * step
-    if np.isfinite(own) and (own * _SMALLER < size or own > _LARGER * size):
-        return float(own)
-    return size
+        return size, 1.0
+    if not resample:  # format <= 3: the scale search's own size where far off the folder's, as it was trained
+        own = blob_diameter([oriented]) * step
+        return (float(own) if np.isfinite(own) and (own * 1.3 < size or own > 2.5 * size) else size), 1.0
+    own = own_diameter(np.asarray(oriented, np.float32)) * step if own is None else own
+    factor = scale_factor(own, size)
+    if (step > 1 and factor != 1) or (factor == 1 and np.isfinite(own) and own * SAME < size <= own * TRUSTED):
+        return float(own), 1.0
+    return size, factor

@@ -26,16 +26,19 @@ __all__ = ["StudyResult", "load_pairs", "split_pairs", "run_study", "study_outpu
 log = logging.getLogger(__name__)
 
 
-def load_pairs(data_dir, *, images: str = "images", masks: str = "masks", n_classes: int = 2):
+def load_pairs(data_dir, *, images: str = "images", masks: str = "masks", n_classes: int = 2, on_skip: Callable[[str], None] | None = None):
     """Read ``data_dir/images/*`` and the masks with the same stems from ``data_dir/masks/``.
 
     Binary masks are ``mask > 0``; with ``n_classes > 2`` the mask values
-    are the classes. Returns ``(names, images, masks)``.
+    are the classes. Returns ``(names, images, masks)``. With ``on_skip``,
+    a pair that cannot be read, or whose image and mask differ in shape, is
+    left out and ``on_skip`` gets one line naming it; without, it raises.
 
     Raises
     ------
     ValueError
-        A folder is missing or empty, or an image has no mask.
+        A folder is missing or empty, an image has no mask, or (without
+        ``on_skip``) a pair cannot be read or differs in shape.
     """
     data_dir = Path(data_dir)
     image_files = find_images([data_dir / images])
@@ -44,9 +47,15 @@ def load_pairs(data_dir, *, images: str = "images", masks: str = "masks", n_clas
     for path in image_files:
         if path.stem not in mask_files:
             raise ValueError(f"{path}: no mask with the same name in {data_dir / masks}")
-        image, mask = read_image(path), read_image(mask_files[path.stem])
-        if image.ndim != 2 or image.shape != mask.shape:
-            raise ValueError(f"{path}: image {image.shape} and mask {mask.shape} must be 2D of one shape")
+        try:
+            image, mask = read_image(path), read_image(mask_files[path.stem])
+            if image.ndim != 2 or image.shape != mask.shape:
+                raise ValueError(f"{path}: image {image.shape} and mask {mask.shape} must be 2D of one shape")
+        except ValueError as exc:  # ImageReadError too: the message names the file and the reason
+            if on_skip is None:
+                raise
+            on_skip(str(exc))
+            continue
         names.append(path.stem)
         ims.append(image)
         ms.append((mask > 0).astype(np.uint8) if n_classes == 2 else mask.astype(np.uint8))

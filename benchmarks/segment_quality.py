@@ -183,13 +183,13 @@ def main(argv=None):
         "then print each folder's Dice at the value picked on all folders (tuned) and at the value picked on the others (leave one set out)",
     )
     args = parser.parse_args(argv)
-    if args.sweep:
-        return sweep(args)
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sweep:
+        return sweep(args)
     overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     per_image, worst, pooled = [], [], {}
     print(f"torch threads: {torch.get_num_threads()}, seed {args.seed}", flush=True)

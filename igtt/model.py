@@ -243,7 +243,9 @@ class IGTT:
 
     def _prepare(self, image: np.ndarray, range_, *, own: float | None = None, oriented: np.ndarray | None = None) -> ImageView:
         """How one image is predicted (:func:`igtt.nn.view.view_image`); at fit, with its own size and oriented image known."""
-        scale = (lambda small, step: self._image_scale(small, range_, step)) if oriented is None else (lambda *_: self._image_scale(oriented, range_, own=own))
+        def scale(small, step):  # at fit the whole oriented image and its own size are known already
+            return self._image_scale(small if oriented is None else oriented, range_, step, own=own)
+
         return view_image(image, range_, invert=self.foreground_ == "dark", scale=scale, subtract=self._resolved().subtract_background)
 
     def _image_scale(self, oriented: np.ndarray, range_, step: int = 1, own: float | None = None) -> tuple[float | None, float]:

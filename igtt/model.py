@@ -22,7 +22,7 @@ from .starts.labels import StartLabels
 from .starts.scale import content_order, resample, resample_labels, resize_mask
 from .starts.start import own_start, start_labels
 from .training import paper
-from .training.hints import as_hint_list, polarity_from_hints
+from .training.hints import REFINE_LR, as_hint_list, polarity_from_hints
 from .training.train import Progress, iter_fit
 
 __all__ = ["IGTT", "Segmentation"]
@@ -117,11 +117,11 @@ class IGTT:
             oriented[i] = raw[i] = None  # free as we go: the network inputs replace the oriented images
         yield from self._train(inputs, starts, config, device, preview, hints)
 
-    def iter_refine(self, images, hints, *, epochs: int = 5, steps: int = 6, preview: bool = False, ranges=None) -> Iterator[Progress]:
+    def iter_refine(self, images, hints, *, epochs: int = 5, steps: int = 6, preview: bool = False, ranges=None, masks=None) -> Iterator[Progress]:
         """Refine a fitted model with hints: a short training from its current weights, one event per epoch.
 
-        The model's own masks are the start, the hints (0 none, 1 object, 2 background) override
-        them; polarity and kind stay as fitted. ``epochs`` of ``steps`` batches each (30: seconds on a CPU).
+        The model's own masks (predicted, or ``masks`` when known) are the start, the hints (0 none, 1 object,
+        2 background) override them; polarity and kind stay as fitted. ``epochs`` of ``steps`` batches each (30: seconds on a CPU).
         """
         self._check_fitted()
         raw = as_image_list(images)
@@ -131,13 +131,13 @@ class IGTT:
         usable = [i for i, im in enumerate(raw) if np.ptp(im) > 0]
         inputs, starts = [], []
         for i in usable:
-            mask = self.predict(raw[i], ranges=ranges[i])
+            mask = self.predict(raw[i], ranges=ranges[i]) if masks is None else np.asarray(masks[i], bool)
             view = self._prepare(raw[i], ranges[i])  # the input predict gave it, at the folder's object size
             inputs.append(view.scaling(view.pixels))
             mask = resize_mask(mask, view.pixels.shape)
-            starts.append(StartLabels(mask=mask, foreground=mask, background=~mask))
+            starts.append(StartLabels.tight(mask))  # its rim unlabelled, as a fit's start: the refine does not move every edge
             hints[i] = resample_labels(hints[i], view.pixels.shape)
-        config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps)
+        config = self._resolved().replace(epochs=epochs, steps_per_epoch=steps, lr=self.config.lr * REFINE_LR)
         device = next(self.net.parameters()).device
         yield from self._train(inputs, starts, config, device, preview, [hints[i] for i in usable], keep_start=True)
 

@@ -44,8 +44,8 @@ def test_cluster_masks_are_byte_identical_to_a_local_run(tmp_path, folder_and_mo
     assert local.exit_code == remote.exit_code == 1  # the broken file, skipped in both
     assert "broken.tif" in remote.output and "Traceback" not in remote.output
     names = sorted(p.name for p in (tmp_path / "local").iterdir())
-    assert names == [f"img{i}.tif" for i in range(6)] + ["report.csv"] == sorted(p.name for p in (tmp_path / "remote").iterdir())
-    for name in names[:-1]:
+    assert names == ["igtt-run"] + [f"img{i}.tif" for i in range(6)] + ["report.csv"] == sorted(p.name for p in (tmp_path / "remote").iterdir())
+    for name in names[1:-1]:
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes()
     rows = [sorted((tmp_path / out / "report.csv").read_text().splitlines()) for out in ("local", "remote")]
     assert rows[0] == rows[1] and len(rows[0]) == 7  # the same checks, in the order the files completed
@@ -60,7 +60,7 @@ def test_a_worker_lost_mid_run_is_retried(tmp_path, folder_and_model, cluster):
         result = predict(folder, model, tmp_path / "out", "--scheduler", cluster.scheduler_address)
         client.wait_for_workers(2, timeout=60)  # the nanny restarts the lost worker
     assert result.exit_code == 1 and "broken.tif" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img{i}.tif" for i in range(6)] + ["report.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["igtt-run"] + [f"img{i}.tif" for i in range(6)] + ["report.csv"]
     assert all(np.asarray(tifffile.imread(p)).max() in (0, 255) for p in (tmp_path / "out").glob("*.tif"))
 
 

@@ -8,6 +8,7 @@ from igtt.starts.blobs import StartLabels
 from igtt.training.hints import (
     BACKGROUND,
     OBJECT,
+    REFINE_SHARE,
     UNHINTED_WEIGHT,
     apply_hints,
     as_hint_list,
@@ -61,7 +62,9 @@ def test_hints_keep_their_label_and_corrections_weigh_a_share_of_their_class(tin
     corrective = labels.corrections[0]
     assert corrective.sum() == 2 * 8 + 2 * 8 and not corrective[20:22, 20:30].any()
     share = labels.share
-    assert share == pytest.approx(0.5 * (1 - labels.trust))  # grows as the hints contradict the start
+    assert share == pytest.approx(max(0.5 * (1 - labels.trust), REFINE_SHARE))  # a refine: at least REFINE_SHARE
+    fresh = HintedLabels([start], [hint], config, np.random.default_rng(0))
+    assert fresh.share == pytest.approx(0.5 * (1 - fresh.trust))  # a fit: grows as the hints contradict the start
     for _ in range(3):
         target, weight = labels.draw(0)
         assert (target[hint == OBJECT] == 1).all() and (target[hint == BACKGROUND] == 0).all()
@@ -212,7 +215,8 @@ def test_cli_segment_and_train_follow_a_hint_folder_and_never_write_over_it(fold
     before = snapshot(images, hints)
     result = invoke("segment", images, "--out", tmp_path / "masks", "--hints", hints, "--save-model", tmp_path / "m.igtt")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["cell_0.tif", "cell_1.tif", "report.csv"]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["cell_0.tif", "cell_1.tif", "igtt-run", "report.csv"]
+    assert not (tmp_path / "masks" / "igtt-run" / "model.igtt").exists()  # saved where --save-model says, once
     refined = invoke("segment", images, "--out", tmp_path / "again", "--model", tmp_path / "m.igtt", "--hints", hints)
     assert refined.exit_code == 0, refined.output
     trained = invoke("train", images, "--save-model", tmp_path / "t.igtt", "--hints", hints)

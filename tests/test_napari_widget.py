@@ -137,7 +137,7 @@ def test_plugin_is_discovered_by_npe2():
     assert PLUGIN in pm._manifests, f"npe2 did not register the {PLUGIN!r} plugin: {sorted(pm._manifests)}"
     manifest = pm.get_manifest(PLUGIN)
     assert manifest.package_metadata.name == "igtt"
-    assert [w.display_name for w in manifest.contributions.widgets] == [WIDGET]
+    assert [w.display_name for w in manifest.contributions.widgets] == [WIDGET, "iGTT review of a results folder"]
     assert {c.id for c in manifest.contributions.commands} >= {"igtt.widget", "igtt.sample_nuclei", "igtt.sample_filaments"}
     menus = manifest.contributions.menus
     assert any(item.command == "igtt.widget" for item in menus["napari/layers/segment"])
@@ -199,3 +199,52 @@ def test_paint_three_strokes_and_refine_updates_the_mask_on_screen(qtbot, make_n
     assert np.abs(shot[:rows, :cols].astype(int) - shot_before[:rows, :cols].astype(int)).sum() > 0
     assert w._quality.value.startswith("quality ")  # the score and flags of the image in view
     assert w._status.native.wordWrap()
+
+
+def test_review_a_results_folder_paint_refine_and_rewrite(qtbot, make_napari_viewer, tmp_path, tiny_cli):
+    """A results folder of igtt segment opened through the plugin: flagged first, strokes painted and saved, the folder rewritten."""
+    import tifffile
+
+    from igtt.batch import review
+    from igtt.training.hints import BACKGROUND, OBJECT
+    from napari_igtt._review import HINTS, IMAGE, MASK, ReviewWidget
+
+    from .test_bad_inputs import invoke
+
+    images, out = tmp_path / "images", tmp_path / "out"
+    images.mkdir()
+    truths = {}
+    for i in range(3):
+        image, truths[f"cell_{i}.tif"] = make_nuclei((96, 96), n_nuclei=6, radius=(6, 10), rng=i)
+        tifffile.imwrite(images / f"cell_{i}.tif", image)
+    assert invoke("segment", images, "--out", out, "--labels").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.tif")}
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "iGTT review of a results folder")
+    assert isinstance(w, ReviewWidget)
+    w.open(out)
+    first = review.review_order(review.load_run(out))[0][0].source
+    assert w.job.source == first and w._where.value.startswith(f"1 of 3: {first.name}")
+    assert {IMAGE, MASK, HINTS} <= {layer.name for layer in viewer.layers} and viewer.layers.selection.active.name == HINTS
+    from scipy import ndimage as ndi
+
+    mask = tifffile.imread(out / first.name) > 0
+    objects, _ = ndi.label(mask)
+    biggest = objects == np.argmax(np.bincount(objects.ravel())[1:]) + 1
+    strokes = np.zeros((96, 96), np.uint8)
+    strokes[ndi.binary_erosion(biggest, iterations=2)] = BACKGROUND  # "this is not an object": it leaves the mask
+    strokes[:3] = OBJECT
+    viewer.layers[HINTS].data = strokes
+    w._next.clicked.emit()  # moving on saves the strokes
+    assert (review.read_hint(out, review.load_run(out).jobs[int(first.stem[-1])]) == strokes).all()
+    assert w._where.value.startswith("2 of 3") and not viewer.layers[HINTS].data.any()
+    w._previous.clicked.emit()
+    assert (viewer.layers[HINTS].data == strokes).all()  # saved strokes come back
+    w._refine.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None and "rewritten" in w._status.value, timeout=TIMEOUT)
+    after = {p.name: p.read_bytes() for p in out.glob("*.tif")}
+    assert set(after) == set(before) and after != before  # masks and labels rewritten
+    assert (out / "report.csv").is_file() and "igtt refine" in w._status.value
+    assert w.job.source == first  # the image in view stays in view, its new mask shown
+    assert np.array_equal(viewer.layers[MASK].data > 0, tifffile.imread(out / first.name) > 0)
+    assert not (tifffile.imread(out / first.name) > 0)[strokes == BACKGROUND].any()

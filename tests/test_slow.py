@@ -44,3 +44,33 @@ def test_the_quality_benchmark_on_real_like_nuclei(tmp_path):
     start = float(rows["default"][5])
     assert rows["default"][3] == "blobs" and re.fullmatch(r"\d+\.\d", rows["default"][4])
     assert default >= 85 and default >= start - 1 and default > otsu, run.stdout
+
+
+def test_a_debris_patch_painted_as_background_leaves_the_folder_in_one_refine(tmp_path):
+    """Three images, a bright square of debris on one, taken for an object by a 3-epoch fit; two strokes across it, igtt refine: gone."""
+    from igtt.batch import review
+    from igtt.training.hints import BACKGROUND
+
+    from .test_bad_inputs import invoke
+
+    images, out = tmp_path / "images", tmp_path / "out"
+    images.mkdir()
+    truths = []
+    for i in range(3):
+        image, truth = make_nuclei((128, 128), n_nuclei=6, radius=(6, 10), rng=20 + i)
+        if i == 0:
+            truth[80:115, 80:115] = False
+            image[85:110, 85:110] = image[truth].max()  # debris as bright as the brightest nucleus
+        tifffile.imwrite(images / f"cell_{i}.tif", image)
+        truths.append(truth)
+    assert invoke("segment", images, "--out", out, "--objects", "blobs", "--epochs", "3").exit_code == 0
+    debris = np.zeros((128, 128), bool)
+    debris[85:110, 85:110] = True
+    assert (tifffile.imread(out / "cell_0.tif") > 0)[debris].mean() > 0.5  # taken for an object
+    hint = np.zeros((128, 128), np.uint8)
+    hint[95:98, 82:113] = hint[82:113, 95:98] = BACKGROUND
+    review.save_hint(out, review.load_run(out).jobs[0], hint)
+    assert invoke("refine", out).exit_code == 0
+    mask = tifffile.imread(out / "cell_0.tif") > 0
+    assert mask[debris].mean() <= 0.02
+    assert mask[truths[0]].mean() > 0.7  # the nuclei stay

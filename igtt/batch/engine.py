@@ -85,7 +85,8 @@ def run(
     hints : callable, optional
         ``hints(job)``: the strokes painted on a job's image (shaped like it;
         0 none, 1 object, 2 background, :mod:`igtt.training.hints`) or None; a
-        ValueError it raises stops the run (:class:`PlanError`).
+        ValueError it raises stops the run (:class:`PlanError`). Training follows
+        them, and the job's masks honour them (:func:`igtt.training.hints.honour_strokes`).
     refine : int
         With ``model`` and ``hints``: first refine the model on the jobs'
         images for this many epochs (:meth:`igtt.IGTT.iter_refine`).
@@ -139,7 +140,9 @@ def run(
     if scheduler is not None:
         outcomes = predict_on_cluster(pending, model, scheduler, reading=reading, probabilities=probabilities)
     else:
-        outcomes = (predict_job(job, model, reading=reading, probabilities=probabilities, write=write, note=note) for job in pending)
+        outcomes = (
+            predict_job(job, model, reading=reading, probabilities=probabilities, write=write, note=note, strokes=hints) for job in pending
+        )
     checked = []  # (image, plane, check)
     for n, outcome in enumerate(outcomes, 1):
         if isinstance(outcome, Job):

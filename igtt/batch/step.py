@@ -6,6 +6,7 @@ import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
 from ..objects import label_objects, measure, write_measurements
+from ..training.hints import honour_strokes
 from .events import Failed, Skipped
 from .jobs import Job
 from .large import predict_store
@@ -62,8 +63,11 @@ def read_job(job: Job, reading: dict) -> Skipped | None:
     return None
 
 
-def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs, note=None):
+def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs, note=None, strokes=None):
     """Read, predict and write one job; return the job when written, else its :class:`Skipped` or :class:`Failed`.
+
+    ``strokes(job)``: the hints painted on it or None; its masks honour them
+    (:func:`igtt.training.hints.honour_strokes`).
 
     ``note(job)``: called once its checks are known, before its outputs are
     written (the run's report gets the job's rows first, so a kill never
@@ -78,11 +82,15 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
         else:
             done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
             job.checks = [d.check for d in done]
+            masks = [d.mask for d in done]
+            if (painted := strokes(job) if strokes is not None else None) is not None:  # the user's strokes win over the network
+                sizes = [c.object_size if c is not None else model.object_size_ for c in job.checks]
+                masks = [honour_strokes(m, h, kind=model.objects_, size=z) for m, h, z in zip(masks, planes_of(np.asarray(painted)), sizes)]
             if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
-                label_job(job, [d.mask for d in done], model)
+                label_job(job, masks, model)
             if note is not None:
                 note(job)
-            write(job, [d.mask for d in done], [d.proba for d in done] if probabilities else None)
+            write(job, masks, [d.proba for d in done] if probabilities else None)
         return job
     except ImageReadError as exc:  # a fault while reading a block of a zarr store
         return Skipped(job.source, str(exc))

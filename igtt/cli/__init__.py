@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import evaluate, export, patterns, segment, study
+from . import evaluate, export, patterns, review, segment, study
 from .options import App
 
 __all__ = ["app", "main"]
@@ -39,7 +39,7 @@ def _main(
     """Segment microscopy images without any annotation (iterative ground-truth training)."""
 
 
-for group in (segment, evaluate, export, study, patterns):
+for group in (segment, review, evaluate, export, study, patterns):
     app.add_typer(group.app)
 
 

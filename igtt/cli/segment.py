@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from .. import batch
+from ..batch import review
 from .show import check_first, render_run, show_objects, summary
 from .options import (
     MAX_PIXELS,
@@ -146,13 +147,21 @@ def segment(
     else:
         trained = None
         config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
+    reading = dict(channel=channel, max_pixels=max_pixels, level=level)
+    trains = trained is None or painted is not None
+    # a folder of image files keeps its model and how it was made: igtt review / refine start from them (zarr stores: not yet)
+    reviewable = report is not None and not any(job.is_zarr for job in jobs)
+    kept = out / review.RUN_FOLDER / review.MODEL if reviewable and save_model is None and trains else None
+    if kept is not None and skip_existing and kept.is_file():  # a resumed run trains the same model: the first run's stays
+        kept, trains = None, False
+        model = out / review.RUN_FOLDER / review.MODEL
     events = batch.run(
         pending,
         config=config,
         model=trained,
-        reading=dict(channel=channel, max_pixels=max_pixels, level=level),
+        reading=reading,
         probabilities=probabilities,
-        save_model=save_model,
+        save_model=save_model or kept,
         train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
         scheduler=scheduler,
         hints=painted,
@@ -161,6 +170,9 @@ def segment(
         resume=skip_existing,
     )
     ended = render_run(events, quiet, "Outputs written so far are complete; rerun with --skip-existing to resume.")
+    if reviewable:
+        used = (save_model or kept) if trains else model
+        review.record_run(out, jobs, reading=reading, model=used, probabilities=probabilities, labels=labels, measure=measure)
     summary(quiet, len(jobs), ended, done)
     show_objects(quiet, ended.rows)
     check_first(quiet, ended.rows, report, ended.notes)

@@ -95,6 +95,8 @@ def check_first(quiet: bool, rows: list[dict], report: Path | None, notes: list[
     for row in first:
         plane = f" plane {row['plane']}" if str(row["plane"]) != "0" else ""
         err.print(f"  {escape(row['image'])}{plane}  score {row['score']}: {escape(row['flags'])}", highlight=False)
+    if report is not None:
+        err.print(f"To fix them: igtt review {escape(str(report.parent))} (paint a few strokes in napari, then Refine and rewrite)", highlight=False)
 
 
 def render_run(events, quiet: bool, interrupted: str) -> batch.Report:

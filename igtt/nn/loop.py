@@ -28,10 +28,11 @@ class Trainer:
     The learning rate is multiplied by ``lr_gamma`` every ``lr_step`` epochs
     (a :class:`~torch.optim.lr_scheduler.StepLR`; 0 = never). On a CPU that
     computes bfloat16 natively, forward passes run in bfloat16 (autocast).
+    ``frozen_norm`` trains with the BatchNorm statistics as they are.
     """
 
-    def __init__(self, net: nn.Module, config, device: torch.device):
-        self.net, self.device = net, device
+    def __init__(self, net: nn.Module, config, device: torch.device, *, frozen_norm: bool = False):
+        self.net, self.device, self.frozen_norm = net, device, frozen_norm
         self.bf16 = use_bfloat16(config.precision, device)
         if config.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -51,6 +52,10 @@ class Trainer:
         its tensors on the device.
         """
         self.net.train()
+        if self.frozen_norm:  # BatchNorm keeps its statistics (a refine on a few images must not shift them for all)
+            for module in self.net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         losses = []
         for _ in range(steps):
             x, *rest = batch()

@@ -129,7 +129,8 @@ def iter_fit(
         Per image: 0 no hint, 1 object, 2 background; they wrap the
         pseudo-labels (:class:`igtt.training.hints.HintedLabels`).
     keep_start : bool
-        Never set the start aside for the hints (a refine).
+        A refine: never set the start aside for the hints, and keep the
+        network's BatchNorm statistics (those of the whole folder).
 
     Yields
     ------
@@ -145,7 +146,7 @@ def iter_fit(
     anchors, anchored, more_steps = labels.anchors()
     steps, fast = fewer_steps(images, config)
     steps = (steps or math.ceil(len(images) / config.batch_size)) * more_steps
-    trainer = Trainer(net, fast, device)
+    trainer = Trainer(net, fast, device, frozen_norm=keep_start)
     plain = config.replace(augment=False)
     t0 = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -155,7 +156,8 @@ def iter_fit(
             lambda: sample_batch(images, drawn, config, rng, anchors, anchored),
             lambda logits, batch: _loss(logits, batch[1], batch[2], batch[0], batch[3], config),
         )
-        trainer.recalibrate_batchnorm(lambda: sample_batch(images, drawn, plain, rng))
+        if not keep_start:
+            trainer.recalibrate_batchnorm(lambda: sample_batch(images, drawn, plain, rng))
         probabilities = None
         if config.refresh == "dmi":
             probabilities = [predict_with(net, im, config, device) for im in images]

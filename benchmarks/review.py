@@ -1,0 +1,125 @@
+"""A simulated review: strokes on the images a results folder says to look at first, then refine-and-rewrite.
+
+    python benchmarks/review.py ../shared/data/nuclei_mixed ../shared/data/sstem_mito_em --threads 1
+
+For each data folder, as a user would: ``igtt segment <folder>/images --out
+OUT`` (the default preset, polarity found); then the 3 images ``igtt
+review`` shows first (flagged, lowest score first) get 3 object and 3
+background strokes each, drawn from the ground truth as ``benchmarks/hints.py``
+draws them, saved in ``OUT/hints``; then ``igtt refine OUT``
+(:func:`igtt.batch.review.refine_folder`). Prints the mean per-image Dice of
+the whole folder before and after (inside ``fov/`` where there is one),
+beside Otsu, the rise on the painted images and on the others, the images
+that dropped by more than 2, and the seconds of the segment run, of the
+refine (training) and of the rewrite (prediction and writing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from skimage import filters
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hints import strokes  # noqa: E402
+from segment_quality import load_folder  # noqa: E402
+
+from igtt.batch import Trained, review  # noqa: E402
+from igtt.io.files import read_image  # noqa: E402
+from igtt.io.metrics import scores  # noqa: E402
+
+PAINTED, STROKES = 3, 3  # images painted, strokes of each kind on each
+
+
+def dice(mask, truth, fov) -> float:
+    return 100 * scores(mask, truth, region=fov)["dice"] if (truth if fov is None else truth[fov]).any() else np.nan
+
+
+def folder_dice(out: Path, names, truths, fovs) -> np.ndarray:
+    return np.array([dice(read_image(out / f"{n}.tif") > 0, t, f) for n, t, f in zip(names, truths, fovs)])
+
+
+def otsu(image, fov, bright: bool):
+    image = np.asarray(image, np.float32)
+    level = filters.threshold_otsu(image if fov is None else image[fov])
+    return image > level if bright else image < level
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="data folders with images/ and masks/ (and fov/)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=review.REFINE_EPOCHS, help="epochs of the refine")
+    parser.add_argument("--keep", type=Path, default=None, help="keep each results folder (after the review) here")
+    parser.add_argument("--cache", type=Path, default=None, help="keep each segment run here and start from it next time")
+    args = parser.parse_args(argv)
+    import torch
+
+    from igtt.cli import app
+
+    torch.set_num_threads(args.threads)
+    print(f"torch threads {args.threads}, seed {args.seed}, refine {args.epochs} epochs")
+    print(
+        "| dataset | n | Otsu | igtt | after review | rise | painted: before → after | others: rise | worst drop | dropped > 2 "
+        "| segment s | refine s | rewrite s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for folder in args.folders:
+        names, images, truths, fovs = load_folder(folder, None)
+        work = Path(tempfile.mkdtemp(prefix="igtt-review-"))
+        out = work / "out"
+        try:
+            t0 = time.perf_counter()
+            cached = args.cache / folder.name if args.cache is not None else None
+            if cached is not None and (cached / review.RUN_FOLDER).is_dir():  # the segment run of an earlier call
+                shutil.copytree(cached, out)
+            else:
+                app(["segment", str(folder / "images"), "--out", str(out), "--seed", str(args.seed), "--quiet"], standalone_mode=False)
+                if cached is not None:
+                    shutil.copytree(out, cached)
+            segment_s = time.perf_counter() - t0
+            run = review.load_run(out)
+            before = folder_dice(out, names, truths, fovs)
+            rng = np.random.default_rng(args.seed)
+            painted = []
+            for job, _ in review.review_order(run)[:PAINTED]:
+                i = names.index(Path(job.source).stem)
+                review.save_hint(out, job, strokes(truths[i], fovs[i], STROKES, rng))
+                painted.append(i)
+            t0 = time.perf_counter()
+            refine_s = None
+            for event in review.refine_folder(out, epochs=args.epochs):
+                if isinstance(event, Trained):
+                    refine_s = time.perf_counter() - t0
+            rewrite_s = time.perf_counter() - t0 - refine_s
+            after = folder_dice(out, names, truths, fovs)
+            from igtt import IGTT
+
+            bright = IGTT.load(run.model).foreground_ == "bright"
+            base = np.nanmean([dice(otsu(im, f, bright), t, f) for im, t, f in zip(images, truths, fovs)])
+            change = after - before
+            others = np.setdiff1d(np.arange(len(names)), painted)
+            drops = [f"{names[i]} {change[i]:+.1f}" for i in np.argsort(change) if change[i] < -2]
+            print(
+                f"| {folder.name} | {len(names)} | {base:.1f} | {np.nanmean(before):.1f} | {np.nanmean(after):.1f} "
+                f"| {np.nanmean(change):+.1f} | {np.nanmean(before[painted]):.1f} → {np.nanmean(after[painted]):.1f} "
+                f"| {np.nanmean(change[others]):+.1f} | {np.nanmin(change):+.1f} | {len(drops)} {', '.join(drops[:3])} "
+                f"| {segment_s:.0f} | {refine_s:.0f} | {rewrite_s:.0f} |",
+                flush=True,
+            )
+            if args.keep is not None:
+                shutil.copytree(out, args.keep / folder.name, dirs_exist_ok=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Reviewing a results folder: the run's record, the order to look in, hint files, and refine-and-rewrite that loses nothing."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from igtt.batch import PlanError, review
+from igtt.io.synthetic import make_nuclei
+from igtt.training.hints import BACKGROUND, OBJECT
+
+from .test_bad_inputs import invoke, snapshot
+
+pytestmark = pytest.mark.usefixtures("tiny_cli")
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """A folder of three synthetic images segmented with labels and measurements (given as a relative path); the truths beside."""
+    monkeypatch.chdir(tmp_path)
+    images = tmp_path / "images"
+    images.mkdir()
+    truths = {}
+    for i in range(3):
+        image, truth = make_nuclei((96, 96), n_nuclei=6, radius=(6, 10), rng=i)
+        tifffile.imwrite(images / f"cell_{i}.tif", image)
+        truths[f"cell_{i}"] = truth
+    out = tmp_path / "out"
+    result = invoke("segment", "images", "--out", "out", "--labels", "--measure")
+    assert result.exit_code == 0, result.output
+    return images, out, truths
+
+
+def test_a_segment_run_leaves_its_model_and_record_for_a_review(results):
+    images, out, _ = results
+    record = json.loads((out / review.RUN_FOLDER / review.RECORD).read_text())
+    assert [item["relative"] for item in record["inputs"]] == ["cell_0", "cell_1", "cell_2"]
+    assert record["outputs"] == {"probabilities": False, "labels": True, "measure": True}
+    assert record["model"] == "igtt-run/model.igtt"
+    run = review.load_run(out)
+    assert run.model.is_file() and [job.source for job in run.jobs] == sorted(images.glob("*.tif"))
+    order = review.review_order(run)
+    assert all(row is not None for _, row in order)  # each image found in the report by the name it has there
+    scores = [(not bool(row["flags"]), float(row["score"])) for _, row in order]
+    assert scores == sorted(scores)  # flagged first, then the lowest scores
+
+
+def test_refine_needs_a_results_folder_and_strokes(results, tmp_path):
+    _, out, _ = results
+    for command in ("refine", "review"):  # review says it before opening napari
+        nothing = invoke(command, tmp_path / "images")
+        assert nothing.exit_code == 1 and "not a results folder of igtt segment" in nothing.output
+    unpainted = invoke("refine", out)
+    assert unpainted.exit_code == 1 and "no hint strokes" in unpainted.output
+    job = review.load_run(out).jobs[0]
+    review.hint_path(out, job).parent.mkdir()
+    tifffile.imwrite(review.hint_path(out, job), np.full((10, 10), 1, np.uint8))
+    wrong = invoke("refine", out)
+    assert wrong.exit_code == 1 and "cell_0.tif: shaped (10, 10), its image (96, 96)" in wrong.output
+
+
+def test_refine_rewrites_every_output_and_keeps_the_strokes(results):
+    images, out, truths = results
+    run = review.load_run(out)
+    inputs, model = snapshot(images), run.model.read_bytes()
+    before = {p: p.read_bytes() for p in out.glob("*.*")}
+    hint = np.zeros((96, 96), np.uint8)
+    hint[truths["cell_1"]] = OBJECT
+    hint[:6] = BACKGROUND
+    assert review.save_hint(out, run.jobs[1], hint) == out / "hints" / "cell_1.tif"
+    result = invoke("refine", out)
+    assert result.exit_code == 0, result.output
+    assert "Refined model saved to" in result.output
+    after = {p: p.read_bytes() for p in out.glob("*.*")}
+    assert set(after) == set(before)  # masks, labels, measurements, report: each one replaced, none added
+    assert any(after[p] != before[p] for p in after if p.name.endswith("_labels.tif") or p.suffix == ".tif")
+    assert run.model.read_bytes() != model  # the refined model replaces the run's
+    assert snapshot(images) == inputs  # inputs never written
+    assert (review.read_hint(out, run.jobs[1]) == hint).all()  # strokes kept: the refine can be rerun from the CLI
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no staging folder, no temporary left
+
+
+def test_a_refine_that_fails_midway_leaves_the_folder_as_it_was(results, monkeypatch):
+    from igtt.batch import step
+    from igtt.io.files import write_tiff
+
+    _, out, _ = results
+    run = review.load_run(out)
+    review.save_hint(out, run.jobs[0], np.pad(np.full((4, 4), BACKGROUND, np.uint8), 46))
+    before = snapshot(out)
+    written = []
+
+    def kill_at_the_third_image(path, data, **kwargs):
+        if len(written) == 4:  # two images' masks and labels are in the staging folder
+            raise KeyboardInterrupt
+        written.append(path)
+        return write_tiff(path, data, **kwargs)
+
+    monkeypatch.setattr(step, "write_tiff", kill_at_the_third_image)
+    with pytest.raises(KeyboardInterrupt):
+        list(review.refine_folder(out))
+    assert len(written) == 4 and snapshot(out) == before  # nothing replaced before every output is written
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+
+
+def test_hints_are_saved_removed_and_checked(results):
+    _, out, _ = results
+    job = review.load_run(out).jobs[2]
+    assert review.save_hint(out, job, np.zeros((96, 96), np.uint8)) is None and not review.hint_path(out, job).exists()
+    hint = np.zeros((96, 96), np.uint8)
+    hint[5, 5] = 2
+    review.save_hint(out, job, hint)
+    assert (review.read_hint(out, job, (96, 96)) == hint).all()
+    review.save_hint(out, job, np.zeros((96, 96), np.uint8))  # all erased: the file goes
+    assert review.read_hint(out, job) is None
+    tifffile.imwrite(review.hint_path(out, job), np.full((96, 96), 7, np.uint8))
+    with pytest.raises(PlanError, match="values must be 0"):
+        review.read_hint(out, job)
+
+
+def test_strokes_win_a_background_stroke_through_a_blob_removes_it_one_at_its_edge_does_not():
+    from igtt.training.hints import honour_strokes
+
+    mask = np.zeros((60, 60), bool)
+    mask[5:25, 5:25] = mask[35:55, 35:55] = True  # two 20-px blobs
+    hint = np.zeros(mask.shape, np.uint8)
+    hint[14:16, 0:30] = BACKGROUND  # through the middle of the first
+    hint[35, 30:60] = BACKGROUND  # along the edge of the second
+    kept = honour_strokes(mask, hint, kind="blobs", size=20)
+    assert not kept[5:25, 5:25].any()
+    assert kept[36:55, 35:55].all() and not kept[35].any()  # only the stroked row leaves it
+    hint[20, 10] = OBJECT  # an object stroke in the first: it stays, less the stroked pixels
+    kept = honour_strokes(mask, hint, kind="blobs", size=20)
+    assert kept[5:14, 5:25].all() and not kept[14:16].any()
+    lines = honour_strokes(mask, hint, kind="lines", size=20)
+    assert np.array_equal(lines, mask & (hint != BACKGROUND))  # a network keeps its parts
+    assert honour_strokes(mask, None) is mask
+

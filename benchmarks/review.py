@@ -6,7 +6,7 @@ For each data folder, as a user would: ``igtt segment <folder>/images --out
 OUT`` (the default preset, polarity found); then the 3 images ``igtt
 review`` shows first (flagged, lowest score first) get 3 object and 3
 background strokes each, drawn from the ground truth as ``benchmarks/hints.py``
-draws them, saved in ``OUT/hints``; then ``igtt refine OUT``
+draws them (``--where errors``: on what the mask misses and wrongly takes), saved in ``OUT/hints``; then ``igtt refine OUT``
 (:func:`igtt.batch.review.refine_folder`). Prints the mean per-image Dice of
 the whole folder before and after (inside ``fov/`` where there is one),
 beside Otsu, the rise on the painted images and on the others, the images
@@ -39,6 +39,15 @@ from igtt.io.metrics import scores  # noqa: E402
 PAINTED, STROKES = 3, 3  # images painted, strokes of each kind on each
 
 
+def on_errors(truth, mask, fov, k: int, rng) -> np.ndarray:
+    """k object strokes in what the mask misses, k background strokes in what it wrongly takes (as a user who disagrees paints)."""
+    from igtt.training.hints import BACKGROUND, OBJECT
+
+    missed = strokes(truth & ~mask, fov, k, rng)
+    wrong = strokes(~(mask & ~truth), fov, k, rng)
+    return np.where(missed == OBJECT, OBJECT, np.where(wrong == BACKGROUND, BACKGROUND, 0)).astype(np.uint8)
+
+
 def dice(mask, truth, fov) -> float:
     return 100 * scores(mask, truth, region=fov)["dice"] if (truth if fov is None else truth[fov]).any() else np.nan
 
@@ -59,6 +68,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=review.REFINE_EPOCHS, help="epochs of the refine")
+    parser.add_argument(
+        "--where", choices=["truth", "errors"], default="truth",
+        help="strokes anywhere in the truth's objects and background (benchmarks/hints.py), or on the mask's errors",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep each results folder (after the review) here")
     parser.add_argument("--cache", type=Path, default=None, help="keep each segment run here and start from it next time")
     args = parser.parse_args(argv)
@@ -67,7 +80,7 @@ def main(argv=None):
     from igtt.cli import app
 
     torch.set_num_threads(args.threads)
-    print(f"torch threads {args.threads}, seed {args.seed}, refine {args.epochs} epochs")
+    print(f"torch threads {args.threads}, seed {args.seed}, refine {args.epochs} epochs, strokes on the {args.where}")
     print(
         "| dataset | n | Otsu | igtt | after review | rise | painted: before → after | others: rise | worst drop | dropped > 2 "
         "| segment s | refine s | rewrite s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -92,7 +105,11 @@ def main(argv=None):
             painted = []
             for job, _ in review.review_order(run)[:PAINTED]:
                 i = names.index(Path(job.source).stem)
-                review.save_hint(out, job, strokes(truths[i], fovs[i], STROKES, rng))
+                if args.where == "errors":
+                    hint = on_errors(truths[i], read_image(out / f"{names[i]}.tif") > 0, fovs[i], STROKES, rng)
+                else:
+                    hint = strokes(truths[i], fovs[i], STROKES, rng)
+                review.save_hint(out, job, hint)
                 painted.append(i)
             t0 = time.perf_counter()
             refine_s = None

@@ -137,3 +137,20 @@ def test_strokes_win_a_background_stroke_through_a_blob_removes_it_one_at_its_ed
     assert np.array_equal(lines, mask & (hint != BACKGROUND))  # a network keeps its parts
     assert honour_strokes(mask, None) is mask
 
+
+
+def test_unpainted_images_the_refine_takes_further_from_their_starts_keep_their_outputs(results, monkeypatch):
+    _, out, truths = results
+    run = review.load_run(out)
+    hint = np.zeros((96, 96), np.uint8)
+    hint[truths["cell_0"]] = OBJECT
+    review.save_hint(out, run.jobs[0], hint)
+    before = {p.name: p.read_bytes() for p in out.glob("cell_*")}
+    rows = {r.split(",")[0]: r for r in (out / "report.csv").read_text().splitlines()[1:]}
+    monkeypatch.setattr(review, "KEEP_BELOW", -2.0)  # every new mask counts as further from its start
+    events = list(review.refine_folder(out))
+    assert "2 unpainted image(s) kept their masks" in events[-1].notes[0]
+    after = {p.name: p.read_bytes() for p in out.glob("cell_*")}
+    assert all(after[n] == before[n] for n in before if not n.startswith("cell_0"))  # mask, labels, measurements kept
+    kept = [r for r in (out / "report.csv").read_text().splitlines()[1:] if "cell_0" not in r]
+    assert [r.split(",", 1)[1] for r in kept] == [rows[k].split(",", 1)[1] for k in sorted(rows) if "cell_0" not in k]

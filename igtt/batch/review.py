@@ -24,6 +24,7 @@ import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
 from ..io.outputs import TEMP_PREFIX, atomic_path
+from ..quality.report import write_report
 from ..training.hints import honour_strokes
 from .engine import run
 from .events import Report, Trained
@@ -43,6 +44,8 @@ REFINE_EPOCHS, REFINE_STEPS = 5, 6
 # images without strokes refined beside the hinted ones, their own masks as labels: they keep the rest of the folder as it was
 ANCHORS = 8
 _STAGING = TEMP_PREFIX + "review"
+# an unpainted image keeps its old mask when the new one agrees less with its start by more than this (see _keep_the_better)
+KEEP_BELOW = 0.02
 
 
 @dataclass
@@ -226,12 +229,61 @@ def refine_folder(out: str | Path, *, epochs: int = REFINE_EPOCHS, device: str |
                 report = event
                 continue
             yield event
+        kept, rows = _keep_the_better(result, pending, hints, staging)
+        if kept:
+            report.rows = rows
+            report.notes.append(f"{len(kept)} unpainted image(s) kept their masks: the refine took them further from their starts")
         model.save(staging / RUN_FOLDER / MODEL)
         _move_into_place(staging, out)
         record_run(out, result.jobs, reading=result.reading, model=out / RUN_FOLDER / MODEL, **result.kinds)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     yield report
+
+
+def _agreements(report: Path, names: Sequence[str]) -> dict[str, float]:
+    """Each image's mean agreement with its starts (``start_agreement``) in a report."""
+    import csv
+
+    found: dict[str, list[float]] = {}
+    if report.is_file():
+        with open(report, newline="") as f:
+            for row in csv.DictReader(f):
+                if row["image"] in names and row["start_agreement"]:
+                    found.setdefault(row["image"], []).append(float(row["start_agreement"]))
+    return {name: float(np.mean(values)) for name, values in found.items()}
+
+
+def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) -> tuple[list[Job], list[dict]]:
+    """Unpainted images whose new mask agrees less with the image's start than the old one did keep the old outputs.
+
+    Their staged outputs are removed (so the old ones stay) and their rows of
+    the staged report become the old ones. Returns them and the report's rows. The strokes say nothing of them,
+    and the start is the label-free evidence of each image (the score ranks
+    by it): a refine on a few unlike images must not make the others worse.
+    """
+    import csv
+
+    old = _agreements(run.report, run.images)
+    new = _agreements(staging / REPORT, [str(job.source) for job in jobs])
+    kept = [
+        (job, image) for i, (job, image) in enumerate(zip(jobs, run.images))
+        if i not in hints and image in old and str(job.source) in new and new[str(job.source)] < old[image] - KEEP_BELOW
+    ]
+    if not kept:
+        return [], []
+    for job, _ in kept:
+        for path in job.outputs.values():
+            Path(path).unlink(missing_ok=True)
+    with open(run.report, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["image"] in {image for _, image in kept}]
+    sources = {image: str(job.source) for job, image in kept}
+    for row in rows:
+        row["image"] = sources[row["image"]]
+    with open(staging / REPORT, newline="") as f:
+        rows += [row for row in csv.DictReader(f) if row["image"] not in set(sources.values())]
+    write_report(staging / REPORT, rows)
+    return [job for job, _ in kept], rows
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
 from ..io.outputs import TEMP_PREFIX, atomic_path
-from ..quality.report import write_report
+from ..quality.report import read_rows, write_report
 from ..training.hints import honour_strokes
 from .engine import run
 from .events import Report, Trained
@@ -141,14 +141,10 @@ def read_hint(out: Path, job: Job, shape: tuple[int, ...] | None = None) -> np.n
 def review_order(run: Run) -> list[tuple[Job, dict | None]]:
     """The run's images to look at, flagged ones first, then by score (lowest first), each with its worst report row."""
     rows: dict[str, dict] = {}
-    if run.report.is_file():
-        import csv
-
-        with open(run.report, newline="") as f:
-            for row in csv.DictReader(f):
-                old = rows.get(row["image"])
-                if old is None or float(row["score"] or 0) < float(old["score"] or 0):
-                    rows[row["image"]] = row
+    for row in read_rows(run.report):  # each image's worst plane
+        old = rows.get(row["image"])
+        if old is None or float(row["score"] or 0) < float(old["score"] or 0):
+            rows[row["image"]] = row
     found = [(job, rows.get(image)) for job, image in zip(run.jobs, run.images)]
 
     def key(item):
@@ -243,14 +239,10 @@ def refine_folder(out: str | Path, *, epochs: int = REFINE_EPOCHS, device: str |
 
 def _agreements(report: Path, names: Sequence[str]) -> dict[str, float]:
     """Each image's mean agreement with its starts (``start_agreement``) in a report."""
-    import csv
-
     found: dict[str, list[float]] = {}
-    if report.is_file():
-        with open(report, newline="") as f:
-            for row in csv.DictReader(f):
-                if row["image"] in names and row["start_agreement"]:
-                    found.setdefault(row["image"], []).append(float(row["start_agreement"]))
+    for row in read_rows(report):
+        if row["image"] in names and row["start_agreement"]:
+            found.setdefault(row["image"], []).append(float(row["start_agreement"]))
     return {name: float(np.mean(values)) for name, values in found.items()}
 
 
@@ -262,8 +254,6 @@ def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) 
     and the start is the label-free evidence of each image (the score ranks
     by it): a refine on a few unlike images must not make the others worse.
     """
-    import csv
-
     old = _agreements(run.report, run.images)
     new = _agreements(staging / REPORT, [str(job.source) for job in jobs])
     kept = [
@@ -275,13 +265,9 @@ def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) 
     for job, _ in kept:
         for path in job.outputs.values():
             Path(path).unlink(missing_ok=True)
-    with open(run.report, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["image"] in {image for _, image in kept}]
     sources = {image: str(job.source) for job, image in kept}
-    for row in rows:
-        row["image"] = sources[row["image"]]
-    with open(staging / REPORT, newline="") as f:
-        rows += [row for row in csv.DictReader(f) if row["image"] not in set(sources.values())]
+    rows = [{**row, "image": sources[row["image"]]} for row in read_rows(run.report) if row["image"] in sources]
+    rows += [row for row in read_rows(staging / REPORT) if row["image"] not in set(sources.values())]
     write_report(staging / REPORT, rows)
     return [job for job, _ in kept], rows
 

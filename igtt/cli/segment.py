@@ -152,16 +152,14 @@ def segment(
     # a folder of image files keeps its model and how it was made: igtt review / refine start from them (zarr stores: not yet)
     reviewable = report is not None and not any(job.is_zarr for job in jobs)
     kept = out / review.RUN_FOLDER / review.MODEL if reviewable and save_model is None and trains else None
-    if kept is not None and skip_existing and kept.is_file():  # a resumed run trains the same model: the first run's stays
-        kept, trains = None, False
-        model = out / review.RUN_FOLDER / review.MODEL
+    resumed = kept is not None and skip_existing and kept.is_file()  # trains the same model again: the first run's file stays
     events = batch.run(
         pending,
         config=config,
         model=trained,
         reading=reading,
         probabilities=probabilities,
-        save_model=save_model or kept,
+        save_model=save_model or (None if resumed else kept),
         train_on=jobs,  # every input, so a resumed run trains as the first did and gives the same masks
         scheduler=scheduler,
         hints=painted,

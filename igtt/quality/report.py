@@ -14,7 +14,8 @@ from ..io.outputs import atomic_path
 from .check import AGREEMENT, ImageCheck
 
 __all__ = [
-    "REPORT_FIELDS", "assess", "folder_flags", "folder_notes", "report_row", "to_check_first", "write_report", "start_report", "append_report",
+    "REPORT_FIELDS", "assess", "folder_flags", "folder_notes", "report_row", "to_check_first", "read_rows", "write_report",
+    "start_report", "append_report",
 ]
 
 REPORT_FIELDS = (
@@ -170,7 +171,7 @@ def to_check_first(rows: Sequence[dict], most: int = 5) -> list[dict]:
     return sorted(flagged, key=lambda r: float(r["score"]))[:most]
 
 
-def _read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     """The rows of an existing report, the last one of each image and plane (a resumed run appends again)."""
     if not path.is_file():
         return []
@@ -185,7 +186,7 @@ def write_report(path: Path, rows: Sequence[dict], *, keep_others: bool = False)
     rows = list(rows)
     if keep_others:
         ours = {r["image"] for r in rows}
-        rows = [r for r in _read_rows(path) if r["image"] not in ours] + rows
+        rows = [r for r in read_rows(path) if r["image"] not in ours] + rows
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()

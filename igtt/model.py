@@ -21,6 +21,8 @@ from .starts.kinds import image_scale, resolve_objects
 from .starts.labels import StartLabels
 from .starts.scale import content_order, resample, resample_labels, resize_mask
 from .starts.start import own_start, start_labels
+from .starts.volume import quiet_planes
+from .nn.volume import stack_planes
 from .training import paper
 from .training.hints import REFINE_LR, as_hint_list, polarity_from_hints
 from .training.train import Progress, iter_fit
@@ -59,7 +61,7 @@ class IGTT:
         self._folded = None  # (net, its BatchNorm-folded copy for prediction), made on first use
 
     # -- training -----------------------------------------------------------------
-    def iter_fit(self, images, *, preview: bool = False, ranges=None, hints=None) -> Iterator[Progress]:
+    def iter_fit(self, images, *, preview: bool = False, ranges=None, hints=None, volumes=None) -> Iterator[Progress]:
         """Train on ``images``, yielding a :class:`Progress` event after every epoch.
 
         Stopping the iteration early (``break``, or a Stop button) keeps the
@@ -79,6 +81,9 @@ class IGTT:
             Strokes painted on the images, shaped like them: 0 no hint,
             1 object, 2 background (:mod:`igtt.training.hints`). They override the
             label-free start and, with ``foreground="auto"``, decide the polarity.
+        volumes : sequence, optional
+            Per image, None or ``(key, spacing)``: the planes of one z-stack (same key, in z order, given with
+            the stack's range) train from the stack's 3D start (:func:`igtt.nn.volume.stack_planes`).
 
         Raises
         ------
@@ -89,6 +94,7 @@ class IGTT:
         ranges = per_image(ranges, len(raw))
         hints = as_hint_list(hints, raw)
         order = content_order(raw)  # the same images in any order train the same network
+        volumes = [volumes[i] and (*volumes[i], i) for i in order] if volumes is not None else [None] * len(raw)  # i: z order
         raw, ranges, hints = [raw[i] for i in order], [ranges[i] for i in order], [hints[i] for i in order]
         self.hinted_ = any(h is not None and h.any() for h in hints)
         foreground = self.config.foreground
@@ -99,20 +105,25 @@ class IGTT:
         if not usable:
             log.warning("every image is constant: nothing to learn, masks will be empty")
         device = resolve_device(self.config.device)
-        self.objects_, self.object_size_, own = resolve_objects([oriented[i] for i in usable], self.config)  # own: each image's blob size
+        deciding = [i for i in usable if i not in quiet_planes(oriented, volumes)] or usable  # not the empty planes of a stack
+        self.objects_, self.object_size_, own = resolve_objects([oriented[i] for i in deciding], self.config)
+        own = dict(zip(deciding, own or ()))  # each image's own blob size
         log.info("objects: %s, size %s px", self.objects_, self.object_size_)
         config = self._resolved()
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
             torch.manual_seed(config.seed)
-            self.net = prepare(self._build(), device)
+            self.net = prepare(unet_for(self.config), device)
         if not usable:
             return
         inputs, starts, hints = [], [], [hints[i] for i in usable]
+        ranges, planned = stack_planes(self, raw, oriented, ranges, volumes, usable)  # z-stacks: the stack's gain and 3D start
         for n, i in enumerate(usable):  # each image at the folder's object size: one network for every magnification
-            view = self._prepare(raw[i], ranges[i], own=own[n] if own else None, oriented=oriented[i])
+            view = self._prepare(raw[i], ranges[i], own=own.get(i), oriented=oriented[i])
             inputs.append(view.scaling(view.pixels))
-            start = resample(oriented[i], view.factor)
-            starts.append(start_labels(start, start=config.start, kind=self.objects_, size=view.size, background=view.scaling.background))
+            planes_start = planned.pop(i, None) if config.start == "objects" else None  # a plane of a volume: never resampled
+            starts.append(planes_start or start_labels(
+                resample(oriented[i], view.factor), start=config.start, kind=self.objects_, size=view.size, background=view.scaling.background
+            ))
             hints[n] = resample_labels(hints[n], view.pixels.shape)
             oriented[i] = raw[i] = None  # free as we go: the network inputs replace the oriented images
         yield from self._train(inputs, starts, config, device, preview, hints)
@@ -284,13 +295,7 @@ class IGTT:
     def save(self, path) -> Path:
         """Write weights, config, polarity and version to one file, atomically (:func:`igtt.io.model_file.save`).
 
-        An existing model file at ``path`` is replaced; any other existing
-        file (an image, a folder) is never written over.
-
-        Raises
-        ------
-        ValueError
-            ``path`` is a folder or an existing file that is not a model.
+        An existing model file at ``path`` is replaced; a ValueError where ``path`` is a folder or another file.
         """
         from .io.model_file import save
 
@@ -305,9 +310,6 @@ class IGTT:
         return load(cls, path, device=device)
 
     # -- helpers ------------------------------------------------------------------
-    def _build(self):
-        return unet_for(self.config)
-
     def _check_fitted(self):
         if self.net is None:
             raise RuntimeError("this model is not trained yet: call fit(images) or IGTT.load(path) first")

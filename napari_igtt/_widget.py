@@ -60,6 +60,7 @@ class IGTTWidget(Container):
         self._seed = SpinBox(label="Seed", value=0, min=0, max=2**31 - 1)
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
         self._with_proba = CheckBox(label="Add probability layer", value=False)
+        self._volumes = CheckBox(label="3D layers are z-stacks (3D objects; the layer's scale is the voxel size)", value=True)
         self._run = PushButton(text="Run")
         self._stop = PushButton(text="Stop", enabled=False)
         self._progress = ProgressBar(label="Epoch", value=0, min=0, max=1)
@@ -79,7 +80,7 @@ class IGTTWidget(Container):
         self._quality.native.setWordWrap(True)
         self.extend([
             self._layer, self._foreground, self._preset, self._objects, self._object_size, self._epochs, self._seed,
-            self._device, self._with_proba, self._run, self._stop, self._add_hints, self._refine_epochs, self._refine,
+            self._device, self._with_proba, self._volumes, self._run, self._stop, self._add_hints, self._refine_epochs, self._refine,
             self._progress, self._status, self._quality, self._model_path, self._save, self._load, self._apply,
             self._table_path, self._save_table,
         ])  # fmt: skip
@@ -185,7 +186,7 @@ class IGTTWidget(Container):
     def _start(self, *, config, model, status: str, hints=None, refine: int = 0):
         try:
             layers = self._selected()
-            jobs = jobs_of(layers)
+            jobs = jobs_of(layers, volumes=self._volumes.value)
         except ValueError as exc:
             show_error(str(exc))
             return
@@ -224,11 +225,15 @@ class IGTTWidget(Container):
             _, probabilities, objects = event.job.result
             mask_name, proba_name = _names(event.job.source, several)
             kind = next((c.kind for c in event.job.checks or () if c is not None), self._model.objects_)
-            labels, features = objects_layer(objects, event.job.image, kind)
-            self._show(mask_name, labels, "labels")
+            shape = np.shape(event.job.image)  # the layers of the other channels: measured in the objects too
+            channels = {layer.name: layer.data for layer in self._image_layers() if not layer.rgb and layer.data.shape == shape}
+            labels, features = objects_layer(objects, event.job.image, kind, volume=event.job.is_volume, channels=channels if len(channels) > 1 else None)
+            source = self._viewer.layers[event.job.source] if event.job.source in self._viewer.layers else None
+            place = {"scale": source.scale, "translate": source.translate} if source is not None else {}
+            self._show(mask_name, labels, "labels", **place)
             self._viewer.layers[mask_name].features = features  # hover an object: its measurements
             if probabilities is not None:
-                self._show(proba_name, probabilities, "image", colormap="magma")
+                self._show(proba_name, probabilities, "image", colormap="magma", **place)
         elif isinstance(event, (batch.Skipped, batch.Failed)):
             show_error(event.reason)
         elif isinstance(event, batch.Report):

@@ -11,16 +11,26 @@ from napari.qt.threading import thread_worker
 __all__ = ["avoid_triton_llvm_clash", "jobs_of", "run_batch"]
 
 
-def jobs_of(layers) -> list:
-    """One batch job per Image layer (2D, or any stack of 2D planes); RGB layers are refused in one line."""
+def jobs_of(layers, *, volumes: bool = False) -> list:
+    """One batch job per Image layer (2D, or any stack of 2D planes); RGB layers are refused in one line.
+
+    ``volumes``: a 3D layer is a z-stack, segmented as one volume with the
+    layer's scale (z, y, x) as its voxel size (3D objects); else its planes one by one.
+    """
     from igtt.batch import Job
+    from igtt.io.meta import check_spacing
 
     if not layers:
         raise ValueError("choose one or more Image layers first")
+    jobs = []
     for layer in layers:
         if layer.rgb:
             raise ValueError(f"layer {layer.name!r} is RGB; split its channels (right click > Split RGB) and choose one")
-    return [Job(layer.name, image=np.asarray(layer.data)) for layer in layers]
+        spacing = tuple(float(s) for s in layer.scale[-3:]) if volumes and layer.data.ndim == 3 else None
+        if spacing is not None:
+            check_spacing(f"layer {layer.name!r}", spacing)
+        jobs.append(Job(layer.name, image=np.asarray(layer.data), spacing=spacing))
+    return jobs
 
 
 def avoid_triton_llvm_clash() -> None:

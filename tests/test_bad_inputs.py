@@ -231,9 +231,14 @@ VALID = {
     "four_d.tif": (_tif(np.stack([np.stack([nuclei(rng=i)] * 3) for i in range(2)])), [], (2, 3, 64, 64)),
     "five_d.tif": (_tif(nuclei()[None, None, None].repeat(2, axis=0)), [], (2, 1, 1, 64, 64)),
     "singleton.tif": (_tif(nuclei()[None]), [], (1, 64, 64)),
-    "imagej_zcyx.tif": (
+    "imagej_zcyx.tif": (  # an uncalibrated z-stack: its planes one by one with --2d (without: refused, tests/test_stacks.py)
         _tif(np.stack([np.stack([nuclei(rng=i)] * 2) for i in range(3)]), imagej=True, metadata={"axes": "ZCYX"}),
-        ["--channel", 1],
+        ["--channel", 1, "--2d"],
+        (3, 64, 64),
+    ),
+    "imagej_zcyx_volume.tif": (  # the same as a volume, its voxel size given
+        _tif(np.stack([np.stack([nuclei(rng=i)] * 2) for i in range(3)]), imagej=True, metadata={"axes": "ZCYX"}),
+        ["--channel", 1, "--pixel-size", 0.5, "--z-step", 1.0],
         (3, 64, 64),
     ),
     "pages_same_size.tif": (_pages, [], (2, 64, 64)),

@@ -94,6 +94,7 @@ def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):
     stack = np.stack([viewer.layers["nuclei"].data] * 2)
     viewer.add_image(stack, name="stack")
     w._layer.value = [viewer.layers["stack"]]
+    w._volumes.value = False  # the planes of a stack, one by one (a time series, separate fields)
     w._apply.clicked.emit()
     qtbot.waitUntil(lambda: viewer.layers["igtt mask"].data.shape == (2, 96, 96), timeout=TIMEOUT)
     wait_idle(qtbot, w)
@@ -101,6 +102,29 @@ def test_save_load_and_apply_to_a_stack(qtbot, widget, tmp_path):
     assert np.array_equal(data[0], first)  # loaded model predicts identically
     assert np.array_equal(data[1] > 0, first > 0) and data[1][data[1] > 0].min() > first.max()  # ids run on over the planes
     assert list(viewer.layers["igtt mask"].features["plane"].unique()) == [0, 1]
+
+
+def test_a_3d_layer_is_segmented_as_a_volume_with_3d_objects_and_their_features(qtbot, widget):
+    from igtt.io.synthetic import make_nuclei_3d
+
+    viewer, w = widget
+    volume, truth = make_nuclei_3d((12, 64, 64), n_nuclei=3, radius=(8, 10), rng=7)
+    viewer.add_image(volume, name="stack", scale=(2.0, 1.0, 1.0))
+    viewer.add_image((truth > 0) * 100.0 + 5, name="marker", scale=(2.0, 1.0, 1.0))  # a second channel, as its own layer
+    w._layer.value = [viewer.layers["stack"]]
+    w._run.clicked.emit()
+    qtbot.waitUntil(lambda: "igtt mask" in viewer.layers, timeout=TIMEOUT)
+    wait_idle(qtbot, w)
+    mask = viewer.layers["igtt mask"]
+    assert mask.data.shape == volume.shape and tuple(mask.scale) == (2.0, 1.0, 1.0)
+    ids = np.unique(mask.data[mask.data > 0])
+    assert len(ids) >= 1 and all(len(np.unique(np.nonzero(mask.data == i)[0])) > 1 for i in ids)  # each id spans planes
+    features = mask.features
+    assert list(features["index"]) == list(ids) and {"volume", "centroid-2", "intensity_mean"} <= set(features.columns)
+    assert "plane" not in features.columns and features["volume"].sum() == (mask.data > 0).sum()
+    assert {"intensity_mean_stack", "intensity_sum_marker"} <= set(features.columns)  # every channel's layer measured
+    marker = viewer.layers["marker"].data
+    assert np.allclose(features["intensity_mean_marker"], [marker[mask.data == i].mean() for i in ids])
 
 
 def test_bad_layer_is_reported_not_raised(qtbot, widget):

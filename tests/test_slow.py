@@ -74,3 +74,20 @@ def test_a_debris_patch_painted_as_background_leaves_the_folder_in_one_refine(tm
     mask = tifffile.imread(out / "cell_0.tif") > 0
     assert mask[debris].mean() <= 0.02
     assert mask[truths[0]].mean() > 0.7  # the nuclei stay
+
+
+def test_forty_touching_nuclei_in_a_stack_are_counted_within_five_percent(tmp_path):
+    """The issue's count target: a stack of 40 nuclei, neighbours touching, default preset, as a user runs it."""
+    from typer.testing import CliRunner
+
+    from igtt.cli import app
+    from igtt.io.synthetic import make_nuclei_3d
+
+    volume, truth = make_nuclei_3d((40, 256, 256), n_nuclei=40, touching=0.2, rng=1)
+    assert truth.max() == 40
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "stack.tif", volume, imagej=True, resolution=(1.0, 1.0), metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"})
+    result = CliRunner().invoke(app, ["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--labels"])
+    assert result.exit_code == 0, result.output
+    labels = tifffile.imread(tmp_path / "out" / "stack_labels.tif")
+    assert abs(labels.max() - 40) <= 2, labels.max()

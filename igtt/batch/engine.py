@@ -113,20 +113,20 @@ def run(
         train_on = train_on if train_on is not None else jobs
         sample = yield from read_training_set(train_on, reading=reading, seed=seed, hints=hints, budget=train_pixels)
         unreadable, skipped = sample.unreadable, sample.skipped
-        planes, ranges, painted = sample.planes, sample.ranges, sample.painted
+        planes, ranges, painted, volumes = sample.planes, sample.ranges, sample.painted, sample.volumes
         del sample
         if not planes:
             raise PlanError("none of the input images could be read")
         if model is None:
             model = IGTT(config)
-            training = model.iter_fit(planes, preview=preview, ranges=ranges, hints=painted)
+            training = model.iter_fit(planes, preview=preview, ranges=ranges, hints=painted, volumes=volumes)
         else:
             training = model.iter_refine(planes, painted, epochs=refine, preview=preview, ranges=ranges)
         for event in training:
             yield event
             if stop is not None and stop():
                 break
-        del planes, ranges, painted, training  # prediction reads file by file: keep no training plane
+        del planes, ranges, painted, volumes, training  # prediction reads file by file: keep no training plane
         predicted = {id(job) for job in jobs} if predict else set()
         for job in train_on:
             if id(job) not in predicted:  # read for training only (done in an earlier run): free it now
@@ -143,13 +143,14 @@ def run(
         outcomes = (
             predict_job(job, model, reading=reading, probabilities=probabilities, write=write, note=note, strokes=hints) for job in pending
         )
-    checked = []  # (image, plane, check)
+    checked, objects = [], []  # (image, plane, check); summary rows
     for n, outcome in enumerate(outcomes, 1):
         if isinstance(outcome, Job):
             written += 1
             if scheduler is not None and note is not None:  # written by a worker: its rows follow
                 note(outcome)
             checked += [(str(outcome.source), i, c) for i, c in enumerate(outcome.checks or ()) if c is not None]
+            objects += outcome.summary or []
             yield Written(outcome, n, len(pending))
             continue
         skipped.append((outcome.source, outcome.reason))
@@ -159,4 +160,4 @@ def run(
     rows = [report_row(name, plane, check) for name, plane, check in checked]
     if report is not None and rows:
         write_report(report, rows, keep_others=resume)
-    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model, rows=rows, notes=notes)
+    yield Report(written=written, skipped=skipped, seconds=time.perf_counter() - t0, model=model, rows=rows, notes=notes, objects=objects)

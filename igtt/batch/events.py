@@ -57,3 +57,4 @@ class Report:
     model: object = None
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    objects: list[dict] = field(default_factory=list)  # the per-image summary's rows of the images written (igtt.objects.summary_rows)

@@ -37,6 +37,16 @@ class Job:
     checks: list | None = None  # per plane, the quality check of its mask (igtt.quality.ImageCheck or None)
     objects: list | None = None  # per plane, its label image (igtt.objects.label_objects), while it is written
     replace: bool = False  # whether writing may replace an existing output (--overwrite, --skip-existing)
+    info: object = None  # what the file says about its pixels (igtt.io.meta.ImageInfo), once read
+    spacing: tuple | None = None  # a z-stack segmented as a volume: its voxel size (z, y, x) in µm
+    channels: np.ndarray | None = None  # every channel (first axis), to measure them all, while it is written
+    kind: str = "blobs"  # the kind of object its model segments
+    tables: list | None = None  # its measurements (igtt.measure), one per plane (one for a volume), while it is written
+    summary: list | None = None  # its rows of the per-image summary (igtt.objects.summary_rows), once labelled
+
+    @property
+    def is_volume(self) -> bool:
+        return self.spacing is not None
 
     @property
     def is_zarr(self) -> bool:

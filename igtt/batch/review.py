@@ -24,6 +24,7 @@ import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
 from ..io.outputs import TEMP_PREFIX, atomic_path
+from ..objects.table import SUMMARY, read_summary, write_summary
 from ..quality.report import read_rows, write_report
 from ..training.hints import honour_strokes
 from .engine import run
@@ -226,6 +227,8 @@ def refine_folder(out: str | Path, *, epochs: int = REFINE_EPOCHS, device: str |
                 continue
             yield event
         kept, rows = _keep_the_better(result, pending, hints, staging)
+        if result.kinds["labels"] or result.kinds["measure"]:
+            _stage_summary(result, report, kept, staging)
         if kept:
             report.rows = rows
             report.notes.append(f"{len(kept)} unpainted image(s) kept their masks: the refine took them further from their starts")
@@ -246,11 +249,11 @@ def _agreements(report: Path, names: Sequence[str]) -> dict[str, float]:
     return {name: float(np.mean(values)) for name, values in found.items()}
 
 
-def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) -> tuple[list[Job], list[dict]]:
+def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) -> tuple[list[tuple[Job, str]], list[dict]]:
     """Unpainted images whose new mask agrees less with the image's start than the old one did keep the old outputs.
 
     Their staged outputs are removed (so the old ones stay) and their rows of
-    the staged report become the old ones. Returns them and the report's rows. The strokes say nothing of them,
+    the staged report become the old ones. Returns them (with their names in the old report) and the report's rows. The strokes say nothing of them,
     and the start is the label-free evidence of each image (the score ranks
     by it): a refine on a few unlike images must not make the others worse.
     """
@@ -269,7 +272,14 @@ def _keep_the_better(run: Run, jobs: Sequence[Job], hints: dict, staging: Path) 
     rows = [{**row, "image": sources[row["image"]]} for row in read_rows(run.report) if row["image"] in sources]
     rows += [row for row in read_rows(staging / REPORT) if row["image"] not in set(sources.values())]
     write_report(staging / REPORT, rows)
-    return [job for job, _ in kept], rows
+    return kept, rows
+
+
+def _stage_summary(run: Run, report: Report, kept: Sequence[tuple[Job, str]], staging: Path) -> None:
+    """The staged per-image summary: the new rows, and the old ones of the images that kept their outputs."""
+    sources = {image: str(job.source) for job, image in kept}
+    rows = [{**row, "image": sources[row["image"]]} for row in read_summary(run.out / SUMMARY) if row["image"] in sources]
+    write_summary(staging / SUMMARY, rows + [row for row in report.objects if row["image"] not in set(sources.values())])
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ from ..io.files import ImageReadError
 from .events import Skipped
 from .jobs import Job, PlanError
 from .large import training_blocks
+from ..nn.volume import as_planes
 from .step import planes_of, read_job
 
 __all__ = ["TRAIN_PIXELS", "TrainingSet", "spread_order", "read_training_set"]
@@ -23,10 +24,11 @@ TRAIN_PIXELS = 40_000_000
 
 @dataclass
 class TrainingSet:
-    """The planes training reads, their intensity ranges (None: the plane's own) and hints, and the inputs that failed."""
+    """The planes training reads, their intensity ranges (None: the plane's own), volumes and hints, and the inputs that failed."""
 
     planes: list = field(default_factory=list)
     ranges: list = field(default_factory=list)
+    volumes: list = field(default_factory=list)  # per plane, None or (key, spacing): a plane of a z-stack (igtt.IGTT.iter_fit)
     painted: list = field(default_factory=list)
     unreadable: set = field(default_factory=set)
     skipped: list = field(default_factory=list)
@@ -98,7 +100,9 @@ def read_training_set(
                 event = Skipped(job.source, str(exc))
         else:
             event = read_job(job, reading)
-            if event is None:
+            if event is None and job.is_volume:  # the stack's planes, scaled alike, trained from its 3D start
+                blocks, ranges, groups = as_planes(job.image, job.spacing, index)
+            elif event is None:
                 blocks = planes_of(job.image)
                 ranges = [None] * len(blocks)  # each plane its own range
         if event is not None:
@@ -108,6 +112,7 @@ def read_training_set(
             continue
         found.planes += blocks
         found.ranges += ranges
+        found.volumes += groups if job.is_volume else [None] * len(blocks)
         found.painted += _hint_planes(job, hint, len(blocks))
         pixels += sum(b.size for b in blocks)
     return found

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.files import ImageReadError, read_image, write_tiff
-from ..objects import label_objects, measure, write_measurements
+from ..io.meta import ImageInfo, check_spacing, image_info
+from ..nn.volume import predict_volume
+from ..objects import label_objects, measure, summary_rows, write_measurements
+from ..quality import Segmentation
 from ..training.hints import honour_strokes
 from .events import Failed, Skipped
 from .jobs import Job
 from .large import predict_store
 
-__all__ = ["planes_of", "read_job", "predict_job", "label_job", "write_outputs", "keep_in_memory"]
+__all__ = ["planes_of", "read_job", "predict_job", "label_job", "measure_job", "write_outputs", "keep_in_memory"]
 
 
 def planes_of(image: np.ndarray) -> list[np.ndarray]:
@@ -28,13 +31,29 @@ def write_outputs(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | N
     if "labels" in job.outputs:
         write_tiff(job.outputs["labels"], np.asarray(job.objects, np.uint32).reshape(shape), replace=job.replace)
     if "measurements" in job.outputs:
-        kinds = [c.kind if c is not None else "blobs" for c in job.checks or [None] * len(masks)]
-        tables = [measure(o, p, kind=k) for o, p, k in zip(job.objects, planes_of(job.image), kinds)]
-        write_measurements(job.outputs["measurements"], tables, replace=job.replace)
+        write_measurements(job.outputs["measurements"], job.tables, replace=job.replace, planes=not job.is_volume)
+
+
+def measure_job(job: Job) -> list[dict]:
+    """The measurements of a job's objects: one table per plane (one for a volume), every channel, in µm where the pixel size is known."""
+    info = job.info or ImageInfo()
+    if job.is_volume:
+        return [measure(job.objects[0], job.image, kind=job.kind, channels=job.channels, names=info.channels, spacing=job.spacing)]
+    kinds = [c.kind if c is not None else job.kind for c in job.checks or [None] * len(job.objects)]
+    planes = planes_of(job.image)
+    channels = [None] * len(planes) if job.channels is None else list(np.moveaxis(job.channels.reshape((len(job.channels), -1) + planes[0].shape), 1, 0))
+    return [
+        measure(o, p, kind=k, channels=c, names=info.channels, spacing=info.pixel)
+        for o, p, k, c in zip(job.objects, planes, kinds, channels)
+    ]
 
 
 def label_job(job: Job, masks: list[np.ndarray], model) -> None:
-    """Give a job's planes their objects (``job.objects``) and note their count and median area in its checks."""
+    """Give a job's planes (or its volume) their objects (``job.objects``) and note their count and median area in its checks."""
+    if job.is_volume:
+        # the volume's own size (its mask's median object): one stack's nuclei may be larger than the folder's (embryo stages)
+        job.objects = [label_objects(masks[0], kind=model.objects_, spacing=job.spacing)]
+        return
     checks = job.checks or [None] * len(masks)
     job.objects = []
     for mask, check in zip(masks, checks):
@@ -53,14 +72,41 @@ def keep_in_memory(job: Job, masks: list[np.ndarray], proba: list[np.ndarray] | 
     job.result = (np.asarray(masks, bool).reshape(shape), proba, np.asarray(job.objects, np.uint32).reshape(shape))
 
 
-def read_job(job: Job, reading: dict) -> Skipped | None:
-    if job.image is not None or job.is_zarr:  # a zarr image is read block by block, never whole
+def read_job(job: Job, reading: dict, *, channels: bool = False) -> Skipped | None:
+    """Read a job's image (and with ``channels``, every channel of a multi-channel one) and decide whether it is a volume.
+
+    ``reading``: ``channel``, ``max_pixels``; ``depth`` True (``--3d``), False
+    (``--2d``) or None (a z axis in the metadata decides); ``pixel_size``
+    and ``z_step`` in µm, over the file's.
+    """
+    if job.is_zarr:  # a zarr image is read block by block, never whole
         return None
     try:
-        job.image = read_image(job.source, channel=reading.get("channel"), **{k: v for k, v in reading.items() if k == "max_pixels"})
-    except ImageReadError as exc:
+        limit = {k: v for k, v in reading.items() if k == "max_pixels"}
+        if job.image is None:
+            job.image = read_image(job.source, channel=reading.get("channel"), **limit)
+            job.info = image_info(job.source).given(pixel_size=reading.get("pixel_size"), z_step=reading.get("z_step"))
+            job.spacing = _volume_spacing(job, reading.get("depth"))
+        if channels and job.channels is None and reading.get("channel") is not None:
+            job.channels = read_image(job.source, all_channels=True, **limit)
+    except (ImageReadError, ValueError) as exc:
+        job.image = None
         return Skipped(job.source, str(exc))
     return None
+
+
+def _volume_spacing(job: Job, depth: bool | None) -> tuple | None:
+    """The voxel size of a job read as a volume (a z axis, or ``--3d``), else None; ValueError for a stack that cannot be one."""
+    image, info = job.image, job.info
+    if depth is False or (depth is None and not (info.has_z and image.ndim == 3)):
+        return None
+    if image.ndim != 3:
+        raise ValueError(f"{job.source}: --3d given, but the image (shape {image.shape}) is not one z-stack of 2D planes")
+    if info.spacing is None:
+        missing = "pixel size and z step" if info.pixel is None and info.z_step is None else "pixel size" if info.pixel is None else "z step"
+        raise ValueError(f"{job.source}: a z-stack without its {missing} in the metadata; give it with --pixel-size / --z-step (µm), or --2d for planes")
+    check_spacing(job.source, info.spacing)
+    return info.spacing
 
 
 def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, write=write_outputs, note=None, strokes=None):
@@ -73,21 +119,27 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
     written (the run's report gets the job's rows first, so a kill never
     leaves a mask without them).
     """
-    if (event := read_job(job, reading)) is not None:
+    if (event := read_job(job, reading, channels="measurements" in job.outputs)) is not None:
         return event
     try:
         if job.is_zarr:
             for _ in predict_store(job, model, reading):
                 pass
         else:
-            done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
-            job.checks = [d.check for d in done]
-            masks = [d.mask for d in done]
-            if (painted := strokes(job) if strokes is not None else None) is not None:  # the user's strokes win over the network
+            if job.is_volume:  # one 3D mask; no plane-by-plane check
+                mask, probability = predict_volume(model, job.image, proba=probabilities)
+                done, masks = [Segmentation(mask, probability, None)], [mask]
+            else:
+                done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
+                masks = [d.mask for d in done]
+            job.checks, job.kind = [d.check for d in done], model.objects_
+            if not job.is_volume and (painted := strokes(job) if strokes is not None else None) is not None:  # the user's strokes win
                 sizes = [c.object_size if c is not None else model.object_size_ for c in job.checks]
                 masks = [honour_strokes(m, h, kind=model.objects_, size=z) for m, h, z in zip(masks, planes_of(np.asarray(painted)), sizes)]
             if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
                 label_job(job, masks, model)
+                job.tables = measure_job(job) if "measurements" in job.outputs else None
+                job.summary = summary_rows(str(job.source), job.tables, job.objects, volume=job.is_volume)
             if note is not None:
                 note(job)
             write(job, masks, [d.proba for d in done] if probabilities else None)
@@ -99,4 +151,4 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
         return Failed(job, f"{job.source}: not written ({reason})")
     finally:
         if write is write_outputs:
-            job.image = job.objects = None  # free memory as files go
+            job.image = job.objects = job.channels = job.tables = None  # free memory as files go

@@ -86,6 +86,21 @@ MaxPixelsOpt = Annotated[
     int, typer.Option(min=1, help="Refuse (skip) images larger than this many pixels, checked before reading.", rich_help_panel=IN)
 ]
 ChannelOpt = Annotated[Optional[int], typer.Option(help="Channel to use for RGB or multi-channel images.", rich_help_panel=IN)]
+DepthOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--3d/--2d",
+        help="Segment z-stacks as volumes (3D objects) or plane by plane (default: volumes where the file has a z axis).",
+        rich_help_panel=IN,
+        show_default=False,
+    ),
+]
+PixelSizeOpt = Annotated[
+    Optional[float], typer.Option(min=1e-6, help="Pixel size in µm (default: the file's metadata).", rich_help_panel=IN)
+]
+ZStepOpt = Annotated[
+    Optional[float], typer.Option(min=1e-6, help="Distance between z planes in µm (default: the file's metadata).", rich_help_panel=IN)
+]
 LevelOpt = Annotated[int, typer.Option(min=0, help="Resolution level of OME-Zarr inputs (0 = full resolution).", rich_help_panel=IN)]
 ForegroundOpt = Annotated[
     Foreground, typer.Option(help="Objects are bright or dark; auto (default) decides from the whole folder and says which.", rich_help_panel=MODEL)

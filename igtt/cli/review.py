@@ -60,7 +60,7 @@ def refine(
     events = review.refine_folder(results, epochs=epochs, device=device.value)
     ended = render_run(events, quiet, f"{results} is as it was: nothing is replaced before every output is written.")
     summary(quiet, len(run.jobs), ended, 0)
-    show_objects(quiet, ended.rows)
+    show_objects(quiet, ended.objects)
     check_first(quiet, ended.rows, run.report, ended.notes)
     if not quiet:
         err.print(f"Refined model saved to {escape(str(Path(results) / review.RUN_FOLDER / review.MODEL))}", highlight=False)

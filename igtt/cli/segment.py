@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from .. import batch
 from ..batch import review
+from ..objects.table import SUMMARY, write_summary
 from .show import check_first, render_run, show_objects, summary
 from .options import (
     MAX_PIXELS,
@@ -17,6 +18,9 @@ from .options import (
     OUT,
     App,
     ChannelOpt,
+    DepthOpt,
+    PixelSizeOpt,
+    ZStepOpt,
     Device,
     DeviceOpt,
     EpochsOpt,
@@ -56,14 +60,18 @@ REFINE_EPOCHS = 5
 REPORT = "report.csv"  # the quality report, beside the masks
 ProbabilitiesOpt = Annotated[bool, typer.Option("--probabilities", help="Also write float32 maps <stem>_prob.tif.", rich_help_panel=OUT)]
 LabelsOpt = Annotated[
-    bool, typer.Option("--labels", help="Also write <stem>_labels.tif: one id per object, touching blobs split apart.", rich_help_panel=OUT)
+    bool,
+    typer.Option(
+        "--labels", help="Also write <stem>_labels.tif (one id per object, touching blobs split apart) and objects_summary.csv.", rich_help_panel=OUT
+    ),
 ]
 MeasureOpt = Annotated[
     bool,
     typer.Option(
         "--measure",
-        help="Also write <stem>_objects.csv: one row per object (area, centroid, box, diameter, shape, intensity; "
-        "for lines: skeleton length, branch and end points, width).",
+        help="Also write <stem>_objects.csv: one row per object (area or volume, centroid, box, diameter, shape, intensity "
+        "of every channel; for lines: skeleton length, branch and end points, width; in µm where the pixel size is known) "
+        "and objects_summary.csv, one row per image.",
         rich_help_panel=OUT,
     ),
 ]
@@ -101,6 +109,9 @@ def segment(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    depth: DepthOpt = None,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
     level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.auto,
@@ -147,7 +158,7 @@ def segment(
     else:
         trained = None
         config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
-    reading = dict(channel=channel, max_pixels=max_pixels, level=level)
+    reading = dict(channel=channel, max_pixels=max_pixels, level=level, depth=depth, pixel_size=pixel_size, z_step=z_step)
     trains = trained is None or painted is not None
     # a folder of image files keeps its model and how it was made: igtt review / refine start from them (zarr stores: not yet)
     reviewable = report is not None and not any(job.is_zarr for job in jobs)
@@ -171,8 +182,10 @@ def segment(
     if reviewable:
         used = (save_model or kept) if trains else model
         review.record_run(out, jobs, reading=reading, model=used, probabilities=probabilities, labels=labels, measure=measure)
+    if report is not None and (labels or measure) and ended.objects:  # one row per image (plane, volume): objects_summary.csv
+        write_summary(out / SUMMARY, ended.objects, keep_others=skip_existing)
     summary(quiet, len(jobs), ended, done)
-    show_objects(quiet, ended.rows)
+    show_objects(quiet, ended.objects)
     check_first(quiet, ended.rows, report, ended.notes)
     if ended.skipped:
         raise typer.Exit(1)
@@ -185,6 +198,9 @@ def train(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    depth: DepthOpt = None,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
     level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     foreground: ForegroundOpt = Foreground.auto,
@@ -207,7 +223,7 @@ def train(
     except batch.PlanError as exc:
         fail(str(exc))
     config = _config(preset, foreground=foreground, objects=objects, object_size=object_size, epochs=epochs, seed=seed, device=device)
-    reading = dict(channel=channel, max_pixels=max_pixels, level=level)
+    reading = dict(channel=channel, max_pixels=max_pixels, level=level, depth=depth, pixel_size=pixel_size, z_step=z_step)
     events = batch.run(jobs, config=config, reading=reading, predict=False, save_model=save_model, hints=painted)
     report = render_run(events, quiet, "No model was saved.")
     if not quiet:
@@ -225,6 +241,9 @@ def predict(
     pattern: PatternOpt = None,
     recursive: RecursiveOpt = False,
     channel: ChannelOpt = None,
+    depth: DepthOpt = None,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
     level: LevelOpt = 0,
     max_pixels: MaxPixelsOpt = MAX_PIXELS,
     probabilities: ProbabilitiesOpt = False,
@@ -243,6 +262,9 @@ def predict(
         pattern=pattern,
         recursive=recursive,
         channel=channel,
+        depth=depth,
+        pixel_size=pixel_size,
+        z_step=z_step,
         level=level,
         max_pixels=max_pixels,
         model=model,

@@ -68,14 +68,20 @@ def summary(quiet: bool, n_images: int, report: batch.Report, done: int) -> None
 
 
 def show_objects(quiet: bool, rows: list[dict]) -> None:
-    """The folder's objects in one line: how many, per image, and their median area (when labels were made)."""
-    counted = [r for r in rows if r.get("instances") not in (None, "")]
-    if quiet or not counted:
+    """The objects in one line each for images and for volumes: how many, per image, and their median area or volume
+    (rows of :func:`igtt.objects.summary_rows`)."""
+    if quiet:
         return
-    counts = [int(r["instances"]) for r in counted]
-    areas = [float(r["median_area"]) for r in counted if int(r["instances"])]
-    area = f"; median area {np.median(areas):.0f} px" if areas else ""
-    err.print(f"Objects: {sum(counts)} in {len(counts)} images (median {np.median(counts):.0f} per image{area})")
+    for size, unit, what in (("area", "px", "images"), ("volume", "voxels", "volumes")):
+        counted = [r for r in rows if f"median_{size}" in r]
+        if not counted:
+            continue
+        counts = [int(r["objects"]) for r in counted]
+        sizes = [float(r[f"median_{size}"]) for r in counted if int(r["objects"])]
+        microns = [float(r[f"median_{size}_um{2 if size == 'area' else 3}"]) for r in counted if r.get(f"median_{size}_um{2 if size == 'area' else 3}") not in (None, "")]
+        typical = f"; median {size} {np.median(sizes):.0f} {unit}" if sizes else ""
+        typical += f" ({np.median(microns):.4g} µm{'²' if size == 'area' else '³'})" if microns else ""
+        err.print(f"Objects: {sum(counts)} in {len(counts)} {what} (median {np.median(counts):.0f} per {what[:-1]}{typical})")
 
 
 def check_first(quiet: bool, rows: list[dict], report: Path | None, notes: list[str] = ()) -> None:

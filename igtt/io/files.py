@@ -93,7 +93,7 @@ def images_by_stem(folder: str | Path) -> dict[str, Path]:
     return {p.stem: p for p in find_images([folder])}
 
 
-def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int = MAX_PIXELS, all_channels: bool = False) -> np.ndarray:
     """Read a 2D image or an N-D stack of 2D planes as a numeric array.
 
     TIFF (also multi-page, ImageJ and OME-TIFF) is read with tifffile, other
@@ -114,10 +114,13 @@ def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int 
     max_pixels : int
         Refuse, before reading, a file whose declared size exceeds this many
         pixels (per channel); also guards against PNG/JPEG decompression bombs.
+    all_channels : bool
+        Keep every channel, on a first axis (one channel for an image without
+        channels), as measurements of every channel need them; ``channel`` is ignored.
 
     Returns
     -------
-    image : (..., M, N) ndarray, M, N >= 1
+    image : (..., M, N) ndarray, M, N >= 1; (C, ..., M, N) with ``all_channels``
 
     Raises
     ------
@@ -147,7 +150,7 @@ def read_image(path: str | Path, *, channel: int | None = None, max_pixels: int 
         raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
     if image.ndim < 2 or min(image.shape[-2:]) < 1:
         raise ImageReadError(f"{path}: unsupported image shape {image.shape}; igtt needs 2D planes")
-    image = _pick_channel(path, image, axes, channel)
+    image = _pick_channel(path, image, axes, ALL if all_channels else channel)
     if min(image.shape[-2:]) < 1:
         raise ImageReadError(f"{path}: unsupported image shape {image.shape}; igtt needs 2D planes")
     if image.dtype.kind == "f" and not np.isfinite(image).all():
@@ -195,6 +198,9 @@ def _read_other(path: Path, max_pixels: int) -> np.ndarray:
     return skio.imread(path)
 
 
+ALL = object()  # every channel: _pick_channel moves them to a first axis
+
+
 def _pick_channel(path: Path, image: np.ndarray, axes: str | None, channel: int | None) -> np.ndarray:
     """Keep ``channel`` of the colour or channel axis, if there is one (a single-channel axis is dropped)."""
     if axes is None or len(axes) != image.ndim:
@@ -207,6 +213,8 @@ def _pick_channel(path: Path, image: np.ndarray, axes: str | None, channel: int 
     colour = image.ndim - 1 if axes.endswith("S") else (axes.index("C") if "C" in axes else None)
     if colour is None and channel is not None and image.ndim == 3:
         colour = 0  # a plain or planar 3-D stack: --channel picks a plane of the first axis
+    if channel is ALL:
+        return image[None] if colour is None else np.moveaxis(image, colour, 0)
     if colour is None:
         if channel is not None:
             raise ImageReadError(f"{path}: --channel {channel} given, but the image (shape {image.shape}) has no channels")

@@ -21,8 +21,8 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndi.label(mask, output=np.int32)  # 4-connected, as the masks' holes are filled
 
 
-def label_objects(mask: np.ndarray, *, kind: str = "blobs", object_size: float | None = None) -> np.ndarray:
-    """An int32 label image of ``mask``: 0 background, 1..n the objects.
+def label_objects(mask: np.ndarray, *, kind: str = "blobs", object_size: float | None = None, spacing=None) -> np.ndarray:
+    """An int32 label image (or volume) of ``mask``: 0 background, 1..n the objects.
 
     For ``blobs`` (nuclei, cells) touching objects are split: blobs smaller
     than a tenth of a typical one are left out (specks), and each
@@ -32,37 +32,46 @@ def label_objects(mask: np.ndarray, *, kind: str = "blobs", object_size: float |
     whose border is no neck are joined again. Lines and
     compartments keep their connected components (a vessel tree is one object).
 
+    A volume (a 3D mask) gives 3D objects: one id per object over all its
+    planes, split in 3D with the distance measured in ``spacing``.
+
     Parameters
     ----------
-    mask : (M, N) bool ndarray
+    mask : (M, N) or (P, M, N) bool ndarray
     kind : {"blobs", "lines", "compartments"}
     object_size : float, optional
-        Typical blob diameter in pixels, as estimated by :class:`igtt.IGTT` (``object_size_``).
+        Typical blob diameter in pixels (in x/y for a volume), as estimated by :class:`igtt.IGTT` (``object_size_``).
+    spacing : (float, float, float), optional
+        A volume's voxel size (z, y, x) in any one unit (default isotropic); only the ratios matter.
     """
     mask = np.asarray(mask, bool)
-    if mask.ndim != 2:
-        raise ValueError(f"label_objects takes one 2D mask, got shape {mask.shape}")
+    if mask.ndim not in (2, 3):
+        raise ValueError(f"label_objects takes one 2D mask or one 3D volume, got shape {mask.shape}")
     if kind != "blobs":
         return _components(mask)[0]
     regions, n = _components(mask)
     if n == 0:
         return regions
-    areas = np.bincount(regions.ravel())[1:]
+    # the distance in x/y pixels along every axis: a voxel's z step counts as spacing_z / spacing_xy pixels
+    steps = np.ones(mask.ndim) if spacing is None else np.asarray(spacing, float)[-mask.ndim:] / float(np.asarray(spacing)[-1])
+    areas = np.bincount(regions.ravel())[1:] * np.prod(steps)  # in square (cubic) x/y pixels
     if object_size is None:
-        object_size = 2 * np.sqrt(np.median(areas) / np.pi)
-    keep = np.concatenate([[False], areas >= SMALLEST * np.pi * (object_size / 2) ** 2])
+        object_size = 2 * np.sqrt(np.median(areas) / np.pi) if mask.ndim == 2 else np.cbrt(6 * np.median(areas) / np.pi)
+    typical = np.pi * (object_size / 2) ** 2 if mask.ndim == 2 else np.pi / 6 * object_size**3
+    keep = np.concatenate([[False], areas >= SMALLEST * typical])
     mask = keep[regions]
     regions[~mask] = 0
-    distance = gaussian(ndi.distance_transform_edt(mask), 1.0)
-    spacing = max(1, int(SEED_SPACING * object_size))
-    peaks = peak_local_max(distance, min_distance=spacing, labels=mask.astype(np.uint8), exclude_border=False)
+    distance = gaussian(ndi.distance_transform_edt(mask, sampling=steps), 1.0 / steps)
+    apart = [max(1, int(SEED_SPACING * object_size / s)) for s in steps]  # seeds this many voxels apart along each axis
+    footprint = np.ones([2 * a + 1 for a in apart], bool)
+    peaks = peak_local_max(distance, min_distance=min(apart), footprint=footprint, labels=mask.astype(np.uint8), exclude_border=False)
     owner = regions[tuple(peaks.T)]
     labels, count = regions, n  # a blob with one peak (or none: a flat plateau) stays whole
     boxes = ndi.find_objects(regions)
     for i in np.flatnonzero(np.bincount(owner, minlength=n + 1) >= 2):  # clumps: split each in its own box
         box = boxes[i - 1]
         seeds = np.zeros(regions[box].shape, np.int32)
-        mine = peaks[owner == i] - (box[0].start, box[1].start)
+        mine = peaks[owner == i] - [b.start for b in box]
         seeds[tuple(mine.T)] = np.arange(1, len(mine) + 1)
         inside = regions[box] == i
         pieces = _join_without_neck(watershed(-distance[box], seeds, mask=inside), distance[box])
@@ -79,7 +88,9 @@ def _join_without_neck(labels: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """
     n = int(labels.max())
     left, right, low = [], [], []
-    for a, b, da, db in ((labels[:, :-1], labels[:, 1:], distance[:, :-1], distance[:, 1:]), (labels[:-1], labels[1:], distance[:-1], distance[1:])):
+    for axis in range(labels.ndim):
+        ahead, behind = (tuple(slice(lo, hi) if d == axis else slice(None) for d in range(labels.ndim)) for lo, hi in ((None, -1), (1, None)))
+        a, b, da, db = labels[ahead], labels[behind], distance[ahead], distance[behind]
         border = (a != b) & (a > 0) & (b > 0)
         left.append(np.minimum(a[border], b[border]))
         right.append(np.maximum(a[border], b[border]))

@@ -117,7 +117,7 @@ def test_a_z_stack_segments_as_a_volume_with_3d_ids_units_and_a_summary(tmp_path
     assert float(rows[0]["volume_um3"]) == pytest.approx(int(rows[0]["volume"]) * 0.25)
     summary = list(csv.DictReader(open(tmp_path / "out" / "objects_summary.csv")))
     assert len(summary) == 1 and int(summary[0]["objects"]) == labels.max() and summary[0]["median_volume_um3"]
-    assert "in 1 volumes" in result.output or "in 1 volume" in result.output
+    assert f"Objects: {labels.max()} in 1 volume (median" in result.output
 
 
 def test_the_api_segments_a_volume_given_its_voxel_size():

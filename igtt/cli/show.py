@@ -72,16 +72,17 @@ def show_objects(quiet: bool, rows: list[dict]) -> None:
     (rows of :func:`igtt.objects.summary_rows`)."""
     if quiet:
         return
-    for size, unit, what in (("area", "px", "images"), ("volume", "voxels", "volumes")):
+    for size, unit, physical, what in (("area", "px", "um2", "images"), ("volume", "voxels", "um3", "volumes")):
         counted = [r for r in rows if f"median_{size}" in r]
         if not counted:
             continue
         counts = [int(r["objects"]) for r in counted]
         sizes = [float(r[f"median_{size}"]) for r in counted if int(r["objects"])]
-        microns = [float(r[f"median_{size}_um{2 if size == 'area' else 3}"]) for r in counted if r.get(f"median_{size}_um{2 if size == 'area' else 3}") not in (None, "")]
+        microns = [float(r[f"median_{size}_{physical}"]) for r in counted if r.get(f"median_{size}_{physical}") not in (None, "")]
         typical = f"; median {size} {np.median(sizes):.0f} {unit}" if sizes else ""
         typical += f" ({np.median(microns):.4g} µm{'²' if size == 'area' else '³'})" if microns else ""
-        err.print(f"Objects: {sum(counts)} in {len(counts)} {what} (median {np.median(counts):.0f} per {what[:-1]}{typical})")
+        many = what if len(counts) != 1 else what[:-1]
+        err.print(f"Objects: {sum(counts)} in {len(counts)} {many} (median {np.median(counts):.0f} per {what[:-1]}{typical})")
 
 
 def check_first(quiet: bool, rows: list[dict], report: Path | None, notes: list[str] = ()) -> None:

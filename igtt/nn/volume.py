@@ -15,9 +15,9 @@ from scipy import ndimage as ndi
 
 from .network_input import NetworkInput
 from ..starts.images import intensity_range
-from ..starts.volume import plane_starts
+from ..starts.volume import plane_starts, volume_groups
 
-__all__ = ["as_planes", "fit_volumes", "predict_volume", "stack_planes", "with_stack_gain", "Z_SMOOTH"]
+__all__ = ["as_planes", "fit_volumes", "predict_volume", "stack_gain", "stack_planes", "with_stack_gain", "Z_SMOOTH"]
 
 Z_SMOOTH = 1.0  # sigma, in planes, of the smoothing of the probabilities along z (embryo stacks: AP50 0.89 -> 1.0 on one)
 
@@ -53,16 +53,18 @@ def with_stack_gain(raw: list, ranges: list, volumes: list, *, invert: bool, dia
     """
     if diameter is None:
         return ranges
-    ranges, groups = list(ranges), {}
-    for i, group in enumerate(volumes):
-        if group is not None and ranges[i] is not None:
-            groups.setdefault(group[0], []).append(i)
-    for planes in groups.values():
+    ranges = list(ranges)
+    for planes in volume_groups(volumes, ranges).values():
         lo, hi = ranges[planes[0]][:2]
-        gain = max(NetworkInput.for_image(raw[i], invert=invert, diameter=diameter, range=(lo, hi)).gain for i in planes)
+        gain = stack_gain([raw[i] for i in planes], (lo, hi), invert=invert, diameter=diameter)
         for i in planes:
             ranges[i] = (lo, hi, gain)
     return ranges
+
+
+def stack_gain(planes, range_, *, invert: bool, diameter: float) -> float:
+    """A stack's background gain: that of its brightest plane, each scaled with the stack's ``range_``."""
+    return max(NetworkInput.for_image(plane, invert=invert, diameter=diameter, range=range_).gain for plane in planes)
 
 
 def stack_planes(model, raw: list, oriented: list, ranges: list, volumes: list, usable: list) -> tuple[list, dict]:
@@ -85,9 +87,10 @@ def predict_volume(model, volume: np.ndarray, *, proba: bool = False) -> tuple[n
     """
     volume = _check(volume)
     planes = list(volume)
-    subtract = model.config.for_kind(model.objects_).subtract_background
-    diameter = model.object_size_ if subtract else None
-    ranges = with_stack_gain(planes, [intensity_range(volume)] * len(planes), [(0, None)] * len(planes), invert=model.foreground_ == "dark", diameter=diameter)
+    range_ = intensity_range(volume)
+    if model.config.for_kind(model.objects_).subtract_background and model.object_size_:
+        range_ = (*range_, stack_gain(planes, range_, invert=model.foreground_ == "dark", diameter=model.object_size_))
+    ranges = [range_] * len(planes)
     probability = np.stack([d.proba for d in model.iter_predict(planes, ranges=ranges, proba=True, check=False)])
     threshold = model.config.mask_threshold
     smooth = ndi.gaussian_filter1d(probability, Z_SMOOTH, axis=0, mode="nearest") if len(volume) > 1 else probability

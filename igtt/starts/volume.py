@@ -17,7 +17,7 @@ from skimage.transform import resize
 from .blobs import per_object_cut
 from .labels import StartLabels
 
-__all__ = ["volume_start", "anisotropy"]
+__all__ = ["volume_start", "anisotropy", "volume_groups", "plane_starts", "quiet_planes"]
 
 _TARGET = 12.0  # as the 2D background: computed where an object is ~12 voxels across
 _TOPHAT = 3 / 4  # the background keeps structures larger than ~1.5 objects
@@ -64,6 +64,15 @@ def _drop_small(mask: np.ndarray, smallest: float) -> np.ndarray:
     return (sizes >= smallest)[regions]
 
 
+def volume_groups(volumes: list, present: list) -> dict:
+    """The indices of each volume's planes, by key (``volumes[i]``: None or ``(key, ...)``), where ``present[i]`` is not None."""
+    groups: dict = {}
+    for i, group in enumerate(volumes):
+        if group is not None and present[i] is not None:
+            groups.setdefault(group[0], []).append(i)
+    return groups
+
+
 def plane_starts(oriented: list, volumes: list, kind: str, diameter: float) -> dict:
     """The starts of the planes that belong to volumes: ``{index: StartLabels}``, cut from each volume's 3D start.
 
@@ -71,10 +80,7 @@ def plane_starts(oriented: list, volumes: list, kind: str, diameter: float) -> d
     for plane ``z`` of the volume ``key``. Only blobs
     have a 3D start; other kinds keep their planes' own starts.
     """
-    groups: dict = {}
-    for i, group in enumerate(volumes):
-        if group is not None and oriented[i] is not None:
-            groups.setdefault(group[0], []).append(i)
+    groups = volume_groups(volumes, oriented)
     if kind != "blobs" or not groups:
         return {}
     starts = {}
@@ -90,12 +96,8 @@ def plane_starts(oriented: list, volumes: list, kind: str, diameter: float) -> d
 def quiet_planes(oriented: list, volumes: list) -> set:
     """The planes of volumes that hold little (their 99th percentile under half the volume's brightest plane's): above or
     below the objects, they say nothing about the kind and size of object and are left out of deciding them."""
-    groups: dict = {}
-    for i, group in enumerate(volumes):
-        if group is not None and oriented[i] is not None:
-            groups.setdefault(group[0], []).append(i)
     quiet = set()
-    for planes in groups.values():
+    for planes in volume_groups(volumes, oriented).values():
         tops = np.array([np.percentile(oriented[i], 99) for i in planes])
         quiet |= {i for i, top in zip(planes, tops) if top < 0.5 * tops.max()}
     return quiet

@@ -1,7 +1,9 @@
 """A second executor of the same planned jobs: prediction on a running dask cluster (``dask.distributed``).
 
 Each file is one task; the model travels once per worker (as the bytes of
-its model file) and is loaded once per worker process; workers read and
+its model file, the result of a task of its own, so a worker lost with it
+makes the scheduler run that task again: scattered data would be lost for
+good) and is loaded once per worker process; workers read and
 write the files themselves, with the same atomic writes as a local run, so
 inputs and outputs must be on storage the workers share. A task whose
 worker dies is retried on another (``retries``); ``--skip-existing``
@@ -95,6 +97,10 @@ def _load_once(blob: bytes, key: str):
     return _MODELS[key]
 
 
+def _same(blob: bytes) -> bytes:
+    return blob
+
+
 def _task(job: Job, blob: bytes, key: str, reading: dict, probabilities: bool):
     return predict_job(job, _load_once(blob, key), reading=reading, probabilities=probabilities)
 
@@ -103,13 +109,15 @@ def predict_on_cluster(
     jobs: Sequence[Job], model, address: str, *, reading: dict, probabilities: bool = False, retries: int = 3
 ) -> Iterator[object]:
     """Predict every job on the cluster; yield each outcome (the job, or Skipped/Failed) as it completes."""
+    import dask
     from distributed import as_completed
 
     client = connect(address)
     with client, client.as_current():  # futures and as_completed find this client
         blob = _model_bytes(model)
         key = hashlib.sha256(blob).hexdigest()
-        shared = client.scatter(blob, broadcast=True)
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1GB"}):  # the model, once
+            shared = client.submit(_same, blob, key=f"igtt-model-{key[:12]}", pure=False)
         futures = {
             client.submit(_task, job, shared, key, reading, probabilities, key=f"igtt-{key[:12]}-{i}", retries=retries, pure=False): job
             for i, job in enumerate(jobs)

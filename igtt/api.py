@@ -59,5 +59,5 @@ def segment(
         for event in fit_volumes(model, [images], [spacing]):
             if progress is not None:
                 progress(event)
-        return predict_volume(model, images)[0]
+        return predict_volume(model, images, spacing=spacing)[0]
     return model.fit(images, progress=progress).predict(images)

@@ -124,3 +124,4 @@ def test_cli_measure_writes_a_table_per_image_and_the_summary_counts(tmp_path, t
     report = list(csv.DictReader(open(tmp_path / "out" / "report.csv")))
     assert int(report[0]["instances"]) + int(report[1]["instances"]) > 0
     assert "Objects:" in result.output and "per image" in result.output
+    assert "no pixel size in the files: sizes in pixels" in " ".join(result.output.split())  # said once, in the summary

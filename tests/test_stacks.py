@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
 from typer.testing import CliRunner
 
@@ -145,6 +146,7 @@ def test_every_channel_is_measured_with_its_name_and_in_microns(tmp_path, tiny_c
     assert all(float(r["intensity_mean_marker"]) > 500 for r in rows if int(r["area"]) > 30)  # the marker is in the nuclei
     summary = list(csv.DictReader(open(tmp_path / "out" / "objects_summary.csv")))
     assert summary[0]["plane"] == "0" and "mean_intensity_mean_marker" in summary[0]
+    assert "µm²" in result.output and "no pixel size" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -180,3 +182,16 @@ def test_a_bad_stack_gets_one_line_and_the_batch_goes_on(tmp_path, tiny_cli, cas
     lines = [line for line in result.output.splitlines() if "bad.tif" in line and words in line]
     assert lines, result.output
     assert (tmp_path / "out" / "good.tif").is_file() and not list((tmp_path / "out").glob("bad*"))
+
+
+def test_a_volume_mask_that_ran_away_from_its_start_is_replaced_by_it():
+    from igtt.nn.volume import checked_volume
+
+    _, truth = make_nuclei_3d((16, 96, 96), n_nuclei=6, rng=7)
+    start = truth > 0
+    blurred = ndi.binary_dilation(start, iterations=4)  # fat, merged: the start's volume several times over
+    assert blurred.mean() > 2 * start.mean()
+    assert np.array_equal(checked_volume(blurred, start), start)
+    close = ndi.binary_dilation(start)  # a pixel fatter: the network's own edge is kept
+    assert np.array_equal(checked_volume(close, start), close)
+    assert not checked_volume(np.zeros_like(start), np.zeros_like(start)).any()

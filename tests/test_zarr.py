@@ -1,5 +1,7 @@
 """OME-Zarr in and out: lazy planes, training on blocks, block-wise prediction, atomic stores, one-line errors."""
 
+import csv
+
 import numpy as np
 import pytest
 import tifffile
@@ -8,7 +10,7 @@ from typer.testing import CliRunner
 zarr = pytest.importorskip("zarr")
 pytest.importorskip("ome_zarr")
 
-from igtt import IGTT  # noqa: E402
+from igtt import IGTT, preset  # noqa: E402
 from igtt.io.blocks import Plane, predict_blocks, sample_blocks  # noqa: E402
 from igtt.cli import app  # noqa: E402
 from igtt.io.synthetic import make_nuclei  # noqa: E402
@@ -29,7 +31,8 @@ def ome_zarr(path, data, axes, scale, chunks):
 
     group = zarr.open_group(str(path), mode="w")
     group.create_array("0", shape=data.shape, chunks=chunks, dtype=data.dtype)[...] = data
-    axes = [{"name": n, "type": "channel" if n == "c" else "space", **({"unit": "micrometer"} if n in "yx" else {})} for n in axes]
+    types = {"c": "channel", "t": "time"}
+    axes = [{"name": n, "type": types.get(n, "space"), **({"unit": "micrometer"} if n in "yx" else {})} for n in axes]
     write_multiscales_metadata(group, datasets=[{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}], axes=axes)
     return path
 
@@ -169,7 +172,7 @@ def test_predict_on_a_zarr_or_dask_array_goes_block_by_block(tiny_config, tmp_pa
 
 @pytest.mark.usefixtures("tiny_cli")
 def test_labels_of_a_zarr_stack_go_into_its_store(tmp_path):
-    src = ome_zarr(tmp_path / "stack.ome.zarr", np.stack([nuclei(rng=12), nuclei(rng=13)]), "zyx", [2.0, 0.5, 0.5], (1, 128, 128))
+    src = ome_zarr(tmp_path / "stack.ome.zarr", np.stack([nuclei(rng=12), nuclei(rng=13)]), "tyx", [2.0, 0.5, 0.5], (1, 128, 128))
     result = invoke("segment", src, "--out", tmp_path / "out", "--labels", "--device", "cpu")
     assert result.exit_code == 0, result.output
     store = tmp_path / "out" / "stack.ome.zarr"
@@ -200,3 +203,85 @@ def test_objects_cut_by_block_seams_keep_one_id(kind):
     pairs = np.unique(np.stack([whole[whole > 0], blocks[whole > 0]]), axis=1)
     assert pairs.shape[1] == count  # the same objects: one block id per whole-image object and back
     assert not (blocks[whole == 0]).any()
+
+
+def test_ome_zarr_pixel_sizes_and_channel_names_are_read_in_microns(tmp_path):
+    data = np.zeros((2, 4, 32, 32), np.uint16)
+    src = ome_zarr(tmp_path / "a.ome.zarr", data, "czyx", [1.0, 2000.0, 0.5, 0.5], (1, 1, 32, 32))
+    group = zarr.open_group(str(src), mode="r+")
+    multiscales = dict(group.attrs)["ome"]["multiscales"] if "ome" in group.attrs else group.attrs["multiscales"]
+    multiscales[0]["axes"][1]["unit"] = "nanometer"  # z in nm, y and x in µm
+    attrs = {"multiscales": multiscales, "omero": {"channels": [{"label": "DAPI"}, {"label": "GFP"}]}}
+    group.attrs.update({"ome": {**dict(group.attrs).get("ome", {}), **attrs}} if "ome" in group.attrs else attrs)
+    info = open_zarr(src, channel=1).info
+    assert info.has_z and info.spacing == pytest.approx((2.0, 0.5, 0.5)) and info.channels == ("DAPI", "GFP")
+    assert open_zarr(ome_zarr(tmp_path / "b.ome.zarr", data[0, 0], "yx", [0.3, 0.3], (32, 32))).info.pixel == pytest.approx((0.3, 0.3))
+    plain = zarr.open_array(str(tmp_path / "c.zarr"), mode="w", shape=(4, 32, 32), dtype="uint16")
+    assert plain is not None and open_zarr(tmp_path / "c.zarr").info.spacing is None  # no metadata: nothing known
+
+
+def test_a_zarr_z_stack_is_a_volume_as_its_tiff_is(tmp_path):
+    """An OME-Zarr z-stack goes as a volume: the same 3D mask and objects as the same stack in an ImageJ TIFF."""
+    from igtt.io.synthetic import make_nuclei_3d
+
+    volume, _ = make_nuclei_3d((12, 96, 96), n_nuclei=5, radius=(8, 11), rng=6)
+    (tmp_path / "z").mkdir()
+    (tmp_path / "t").mkdir()
+    ome_zarr(tmp_path / "z" / "stack.ome.zarr", volume, "zyx", [2.0, 1.0, 1.0], (1, 64, 64))
+    tifffile.imwrite(tmp_path / "t" / "stack.tif", volume, imagej=True, resolution=(1, 1), metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
+    model = IGTT(preset("default", epochs=1, steps_per_epoch=4, crop_size=64)).fit([volume[6]]).save(tmp_path / "m.igtt")
+    for folder in ("z", "t"):
+        result = invoke("predict", tmp_path / folder, "--model", model, "--out", tmp_path / f"out-{folder}", "--labels", "--measure")
+        assert result.exit_code == 0, result.output
+    store = tmp_path / "out-z" / "stack.ome.zarr"
+    mask, ids = open_zarr(store).array[:], open_zarr(store / "labels" / "objects").array[:]
+    assert np.array_equal(mask, tifffile.imread(tmp_path / "out-t" / "stack.tif"))
+    expected = tifffile.imread(tmp_path / "out-t" / "stack_labels.tif")
+    assert ids.max() == expected.max() >= 1 and np.array_equal(ids > 0, expected > 0)
+    assert any(len(np.unique(np.nonzero(ids == i)[0])) > 1 for i in range(1, ids.max() + 1))  # an object spans planes: one id
+    tables = [list(csv.DictReader(open(tmp_path / f"out-{folder}" / "stack_objects.csv"))) for folder in ("z", "t")]
+    assert len(tables[0]) == ids.max() and list(tables[0][0]) == list(tables[1][0]) and "volume_um3" in tables[0][0]
+    for column in ("volume", "volume_um3", "centroid-0_um", "centroid-2", "bbox-5", "intensity_mean"):
+        assert sorted(float(r[column]) for r in tables[0]) == pytest.approx(sorted(float(r[column]) for r in tables[1]))
+    summary = list(csv.DictReader(open(tmp_path / "out-z" / "objects_summary.csv")))
+    assert len(summary) == 1 and int(summary[0]["objects"]) == ids.max()
+
+
+def test_measure_of_a_zarr_image_has_every_channel_in_microns(tmp_path):
+    """--measure on a two-channel OME-Zarr: one row per object of the labels image, every channel by name, µm from its scale."""
+    nuclei_image, truth = make_nuclei((160, 150), n_nuclei=8, radius=(7, 10), rng=3)
+    marker = ((truth > 0) * 900 + 40).astype(np.uint16)
+    src = ome_zarr(tmp_path / "well.ome.zarr", np.stack([nuclei_image.astype(np.uint16), marker]), "cyx", [1.0, 0.4, 0.4], (1, 64, 64))
+    group = zarr.open_group(str(src), mode="r+")
+    key = "ome" if "ome" in group.attrs else None
+    attrs = dict(group.attrs[key]) if key else dict(group.attrs)
+    attrs["omero"] = {"channels": [{"label": "DAPI"}, {"label": "marker"}]}
+    group.attrs.update({key: attrs} if key else attrs)
+    model = IGTT(preset("default", epochs=1, steps_per_epoch=4, crop_size=64)).fit([nuclei_image]).save(tmp_path / "m.igtt")
+    result = invoke("predict", src, "--model", model, "--out", tmp_path / "out", "--channel", "0", "--measure")
+    assert result.exit_code == 0, result.output
+    ids = open_zarr(tmp_path / "out" / "well.ome.zarr" / "labels" / "objects").array[:]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "well_objects.csv")))
+    assert len(rows) == ids.max() >= 1 and [int(r["label"]) for r in rows] == list(range(1, ids.max() + 1))
+    first = rows[0]
+    assert float(first["area_um2"]) == pytest.approx(int(first["area"]) * 0.16)
+    assert float(first["centroid-1_um"]) == pytest.approx(float(first["centroid-1"]) * 0.4)
+    inside = ids == int(first["label"])
+    assert float(first["intensity_mean_marker"]) == pytest.approx(marker[inside].mean(), rel=1e-4)
+    assert float(first["intensity_sum_DAPI"]) == pytest.approx(nuclei_image[inside].astype(float).sum(), rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["blobs", "lines"])
+def test_objects_of_a_stack_cut_by_block_seams_keep_one_id_in_3d(kind):
+    from igtt.io.synthetic import make_nuclei_3d
+    from igtt.objects import label_objects
+    from igtt.objects.blocks import label_blocks
+
+    mask = make_nuclei_3d((16, 150, 140), n_nuclei=24, radius=(8, 12), rng=3)[1] > 0
+    spacing = (2.0, 1.0, 1.0)
+    whole = label_objects(mask, kind=kind, spacing=spacing)
+    blocks = np.zeros(mask.shape, np.uint32)
+    count = label_blocks(Plane(mask, (slice(None),)), Plane(blocks, (slice(None),)), kind=kind, object_size=20, spacing=spacing, block=40)
+    assert count == whole.max() >= 20
+    pairs = np.unique(np.stack([whole[whole > 0], blocks[whole > 0]]), axis=1)
+    assert pairs.shape[1] == count and not (blocks[whole == 0]).any()

@@ -131,16 +131,19 @@ def plan(
     for job in jobs:
         base = out / job.relative
         if job.is_zarr:
-            if probabilities or measure:
-                raise PlanError(f"{job.source}: --probabilities and --measure are not written for zarr inputs yet; the mask and --labels are")
+            if probabilities:
+                raise PlanError(f"{job.source}: --probabilities are not written for zarr inputs yet; the mask, --labels and --measure are")
             job.outputs = {"mask": out if single_store else base.parent / (base.name + ZARR_SUFFIX)}
-            if labels:  # an OME-Zarr labels image inside the mask's store, written with it
+            if labels or measure:  # an OME-Zarr labels image inside the mask's store, written with it (measured from it)
                 job.outputs["labels"] = job.outputs["mask"] / "labels" / "objects"
+            if measure:  # the table beside the store
+                table = out.parent / zarr_stem(out) if single_store else base
+                job.outputs["measurements"] = table.parent / (table.name + SUFFIXES["measurements"])
             if job.outputs["mask"].is_dir() and not is_zarr(job.outputs["mask"]):
                 raise PlanError(f"{job.outputs['mask']}: is a folder, not a zarr store; move it or choose another --out")
         else:
             job.outputs = {kind: base.parent / (base.name + SUFFIXES[kind]) for kind in kinds}
-        written = [job.outputs["mask"]] if job.is_zarr else list(job.outputs.values())  # a zarr store holds its labels
+        written = [p for k, p in job.outputs.items() if k != "labels" or not job.is_zarr]  # a zarr store holds its labels
         exists = [outputs.add(path, job.source, kind="store" if job.is_zarr else "file") for path in written]
         job.replace = overwrite or skip_existing
         if all(exists) and skip_existing:

@@ -92,19 +92,17 @@ def read_training_set(
         hint = _hints_of(job, hints)
         if pixels >= budget and hint is None:
             continue
-        if job.is_zarr:  # random blocks, scaled with their image's range
+        event = read_job(job, reading)
+        if event is None and job.is_zarr:  # random blocks, scaled with their image's (or stack's) range
             try:
-                blocks, ranges = training_blocks(job, reading, seed)
-                event = None
+                blocks, ranges, groups = training_blocks(job, reading, seed, key=index)
             except (ImageReadError, ImportError) as exc:
                 event = Skipped(job.source, str(exc))
-        else:
-            event = read_job(job, reading)
-            if event is None and job.is_volume:  # the stack's planes, scaled alike, trained from its 3D start
-                blocks, ranges, groups = as_planes(job.image, job.spacing, index)
-            elif event is None:
-                blocks = planes_of(job.image)
-                ranges = [None] * len(blocks)  # each plane its own range
+        elif event is None and job.is_volume:  # the stack's planes, scaled alike, trained from its 3D start
+            blocks, ranges, groups = as_planes(job.image, job.spacing, index)
+        elif event is None:
+            blocks = planes_of(job.image)
+            ranges, groups = [None] * len(blocks), [None] * len(blocks)  # each plane its own range
         if event is not None:
             found.unreadable.add(job.source)
             found.skipped.append((event.source, event.reason))
@@ -112,7 +110,7 @@ def read_training_set(
             continue
         found.planes += blocks
         found.ranges += ranges
-        found.volumes += groups if job.is_volume else [None] * len(blocks)
+        found.volumes += groups
         found.painted += _hint_planes(job, hint, len(blocks))
         pixels += sum(b.size for b in blocks)
     return found

@@ -12,7 +12,7 @@ from ..quality import Segmentation
 from ..training.hints import honour_strokes
 from .events import Failed, Skipped
 from .jobs import Job
-from .large import predict_store
+from .large import open_store, predict_store
 
 __all__ = ["planes_of", "read_job", "predict_job", "label_job", "measure_job", "write_outputs", "keep_in_memory"]
 
@@ -79,14 +79,14 @@ def read_job(job: Job, reading: dict, *, channels: bool = False) -> Skipped | No
     (``--2d``) or None (a z axis in the metadata decides); ``pixel_size``
     and ``z_step`` in µm, over the file's.
     """
-    if job.is_zarr:  # a zarr image is read block by block, never whole
-        return None
+    if job.is_zarr:  # a zarr image is read block by block, never whole: here its metadata only
+        return _read_store(job, reading)
     try:
         limit = {k: v for k, v in reading.items() if k == "max_pixels"}
         if job.image is None:
             job.image = read_image(job.source, channel=reading.get("channel"), **limit)
             job.info = image_info(job.source).given(pixel_size=reading.get("pixel_size"), z_step=reading.get("z_step"))
-            job.spacing = _volume_spacing(job, reading.get("depth"))
+            job.spacing = _volume_spacing(job.source, job.image.shape, job.info, reading.get("depth"))
         if channels and job.channels is None and reading.get("channel") is not None:
             job.channels = read_image(job.source, all_channels=True, **limit)
     except (ImageReadError, ValueError) as exc:
@@ -95,17 +95,31 @@ def read_job(job: Job, reading: dict, *, channels: bool = False) -> Skipped | No
     return None
 
 
-def _volume_spacing(job: Job, depth: bool | None) -> tuple | None:
-    """The voxel size of a job read as a volume (a z axis, or ``--3d``), else None; ValueError for a stack that cannot be one."""
-    image, info = job.image, job.info
-    if depth is False or (depth is None and not (info.has_z and image.ndim == 3)):
+def _read_store(job: Job, reading: dict) -> Skipped | None:
+    """A zarr job's pixel sizes and whether its images are z-stacks (volumes), from its metadata; Skipped if it cannot be opened."""
+    if job.info is not None:
         return None
-    if image.ndim != 3:
-        raise ValueError(f"{job.source}: --3d given, but the image (shape {image.shape}) is not one z-stack of 2D planes")
+    try:
+        image = open_store(job, reading)
+        info = image.info.given(pixel_size=reading.get("pixel_size"), z_step=reading.get("z_step"))
+        stacks = info.has_z and len(image.mask_shape) >= 3  # a t, z, y, x store: one volume per time point
+        job.spacing = _volume_spacing(job.source, image.mask_shape[-3:] if stacks else image.mask_shape, info, reading.get("depth"))
+        job.info = info
+    except (ImageReadError, ValueError, ImportError) as exc:
+        return Skipped(job.source, str(exc))
+    return None
+
+
+def _volume_spacing(source, shape: tuple, info: ImageInfo, depth: bool | None) -> tuple | None:
+    """The voxel size of an image of ``shape`` read as a volume (a z axis, or ``--3d``), else None; ValueError for a stack that cannot be one."""
+    if depth is False or (depth is None and not (info.has_z and len(shape) == 3)):
+        return None
+    if len(shape) != 3:
+        raise ValueError(f"{source}: --3d given, but the image (shape {tuple(shape)}) is not one z-stack of 2D planes")
     if info.spacing is None:
         missing = "pixel size and z step" if info.pixel is None and info.z_step is None else "pixel size" if info.pixel is None else "z step"
-        raise ValueError(f"{job.source}: a z-stack without its {missing} in the metadata; give it with --pixel-size / --z-step (µm), or --2d for planes")
-    check_spacing(job.source, info.spacing)
+        raise ValueError(f"{source}: a z-stack without its {missing} in the metadata; give it with --pixel-size / --z-step (µm), or --2d for planes")
+    check_spacing(source, info.spacing)
     return info.spacing
 
 
@@ -127,7 +141,7 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
                 pass
         else:
             if job.is_volume:  # one 3D mask; no plane-by-plane check
-                mask, probability = predict_volume(model, job.image, proba=probabilities)
+                mask, probability = predict_volume(model, job.image, proba=probabilities, spacing=job.spacing)
                 done, masks = [Segmentation(mask, probability, None)], [mask]
             else:
                 done = list(model.iter_predict(planes_of(job.image), proba=probabilities))

@@ -81,6 +81,8 @@ def show_objects(quiet: bool, rows: list[dict]) -> None:
         microns = [float(r[f"median_{size}_{physical}"]) for r in counted if r.get(f"median_{size}_{physical}") not in (None, "")]
         typical = f"; median {size} {np.median(sizes):.0f} {unit}" if sizes else ""
         typical += f" ({np.median(microns):.4g} µm{'²' if size == 'area' else '³'})" if microns else ""
+        if not microns and any(k.startswith("mean_intensity") for r in counted for k in r):  # measured, but in pixels only
+            typical += "; no pixel size in the files: sizes in pixels (--pixel-size gives µm)"
         many = what if len(counts) != 1 else what[:-1]
         err.print(f"Objects: {sum(counts)} in {len(counts)} {many} (median {np.median(counts):.0f} per {what[:-1]}{typical})")
 

@@ -22,6 +22,9 @@ __all__ = ["Plane", "strided_view", "sample_blocks", "block_grid", "grow", "pred
 class Plane:
     """The 2D plane ``index`` of an N-D array (the last two axes are rows and columns), sliced lazily.
 
+    An ``index`` that ends with ``slice(None)`` before the rows makes it a
+    z-stack sliced by rows and columns: each read is (planes, rows, columns).
+
     ``source`` names the array (a zarr store's path): any fault while
     reading a region (a corrupt, truncated or unreadable chunk, a share
     that errors) becomes an :class:`~igtt.io.files.ImageReadError` naming it and
@@ -70,7 +73,8 @@ def _describe(index: tuple, key, shape) -> str:
         if isinstance(part, slice):
             start, stop, step = part.indices(n)
             parts.append(f"{name} {start}-{stop}" + (f" (every {step}th)" if step != 1 else ""))
-    plane = f" of plane {tuple(int(i) for i in index)}" if index else ""
+    fixed = tuple(int(i) for i in index if not isinstance(i, slice))
+    plane = (f" of stack {fixed}" if any(isinstance(i, slice) for i in index) else f" of plane {fixed}") if index else ""
     return (", ".join(parts) or "a region") + plane
 
 

@@ -1,4 +1,4 @@
-"""What a file says about its pixels: their physical size, a z axis, the channels' names (OME-TIFF and ImageJ TIFF)."""
+"""What a file says about its pixels: their physical size, a z axis, the channels' names (OME-TIFF and ImageJ TIFF; OME-Zarr: :mod:`igtt.io.zarr_store`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 __all__ = ["ImageInfo", "image_info", "to_microns", "check_spacing", "MAX_ANISOTROPY"]
 
 _MICRONS = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "\\u00B5m": 1.0, "nm": 1e-3,
-            "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4, "pm": 1e-6}
+            "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4, "pm": 1e-6,
+            # OME-Zarr (NGFF) names its units in full
+            "nanometer": 1e-3, "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6, "angstrom": 1e-4, "picometer": 1e-6}
 MAX_ANISOTROPY = 50.0  # a z step more than 50 times the pixel size (or under 1/50 of it) is taken for a metadata error
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .blocks import Plane
 from .files import ImageReadError, error_line
+from .meta import ImageInfo, to_microns
 from .outputs import atomic_folder
 
 __all__ = ["is_zarr", "ZarrImage", "open_zarr", "write_mask_zarr", "require_zarr", "SUFFIX"]
@@ -56,6 +57,7 @@ class ZarrImage:
     axes: list[dict]
     scale: list[float]
     channel: int | None = None
+    info: ImageInfo = ImageInfo()  # the pixel size in µm, a z axis and the channels' names, from the OME metadata
 
     @property
     def mask_axes(self) -> list[dict]:
@@ -74,6 +76,11 @@ class ZarrImage:
     def planes(self) -> Iterator[Plane]:
         for index in self.plane_indices():
             yield Plane(self.array, tuple(index), source=str(self.path))
+
+    def volume_indices(self) -> Iterator[tuple]:
+        """Index tuples (axes before z, channel fixed) of every z-stack, each ending with the whole z axis."""
+        ranges = [[self.channel] if a.get("type") == "channel" else range(n) for n, a in zip(self.array.shape[:-3], self.axes[:-3])]
+        return (tuple(index) + (slice(None),) for index in itertools.product(*ranges))
 
 
 def _multiscales(group) -> dict | None:
@@ -125,7 +132,7 @@ def _open(zarr, path: Path, level: int, channel: int | None) -> ZarrImage:
         axes = [{"name": n, "type": "space" if n in "zyx" else "other"} for n in names]
         axes = [a if a["name"] != "c" else {"name": "c", "type": "other"} for a in axes]  # unknown: not a channel
     scale = list(scale or [1.0] * array.ndim)
-    image = ZarrImage(path, array, axes, scale)
+    image = ZarrImage(path, array, axes, scale, info=_info(axes, scale, node.attrs if meta is not None else {}) if meta is not None else ImageInfo())
     channels = [i for i, a in enumerate(axes) if a.get("type") == "channel"]
     if channels:
         n = array.shape[channels[0]]
@@ -138,6 +145,21 @@ def _open(zarr, path: Path, level: int, channel: int | None) -> ZarrImage:
     elif channel not in (None, 0):
         raise ImageReadError(f"{path}: has no channel axis; --channel {channel} does not apply")
     return image
+
+
+def _info(axes: list[dict], scale: list[float], attrs) -> ImageInfo:
+    """The pixel size (y, x) and z step in µm that an OME-Zarr's scale and axis units give, and its channels' names.
+
+    An axis without a unit takes that of the other spatial axes, and µm
+    where none has one (NGFF's units are optional).
+    """
+    units = [a.get("unit") for a in axes if a.get("type") == "space" and a.get("unit")]
+    size = {a.get("name"): to_microns(s, a.get("unit") or (units[0] if units else None)) for a, s in zip(axes, scale) if a.get("type") == "space"}
+    pixel = (size.get("y") or size.get("x"), size["x"]) if size.get("x") else None
+    omero = dict(attrs).get("ome", dict(attrs)).get("omero", {}) or {}
+    names = [c.get("label") for c in omero.get("channels", [])]
+    has_z = len(axes) >= 3 and axes[-3].get("name") == "z"
+    return ImageInfo(pixel, size.get("z") if has_z else None, has_z, tuple(names) if names and all(names) else None)
 
 
 @contextmanager

@@ -64,11 +64,12 @@ def _stack_blocks(image, spacing, seed: int, key) -> tuple[list[np.ndarray], lis
     for k in np.unique(np.linspace(0, len(indices) - 1, min(_STACKS, len(indices))).round().astype(int)):
         stack = Plane(image.array, indices[k], source=str(image.path))
         view, step = _stack_view(stack)
+        range_ = intensity_range(view)  # the whole stack's, for every block of it
         side = max(64, int(np.sqrt(_TRAIN_VOXELS / view.shape[0])))
         for b, block in enumerate(sample_blocks(stack, size=min(side, 1024), count=2, seed=seed + int(k), view=(view.max(axis=0), step))):
             p, _, g = as_planes(block, spacing, (key, int(k), b))
             planes += p
-            ranges += [intensity_range(view)] * len(p)
+            ranges += [range_] * len(p)
             groups += g
     return planes, ranges, groups
 

@@ -83,9 +83,14 @@ class ZarrImage:
         return (tuple(index) + (slice(None),) for index in itertools.product(*ranges))
 
 
+def _ome(attrs) -> dict:
+    """A group's OME metadata: under ``ome`` (OME-Zarr 0.5) or at the top (0.4)."""
+    attrs = dict(attrs)
+    return attrs.get("ome", attrs)
+
+
 def _multiscales(group) -> dict | None:
-    attrs = dict(group.attrs)
-    found = attrs.get("ome", attrs).get("multiscales")
+    found = _ome(group.attrs).get("multiscales")
     return found[0] if found else None
 
 
@@ -156,7 +161,7 @@ def _info(axes: list[dict], scale: list[float], attrs) -> ImageInfo:
     units = [a.get("unit") for a in axes if a.get("type") == "space" and a.get("unit")]
     size = {a.get("name"): to_microns(s, a.get("unit") or (units[0] if units else None)) for a, s in zip(axes, scale) if a.get("type") == "space"}
     pixel = (size.get("y") or size.get("x"), size["x"]) if size.get("x") else None
-    omero = dict(attrs).get("ome", dict(attrs)).get("omero", {}) or {}
+    omero = _ome(attrs).get("omero", {}) or {}
     names = [c.get("label") for c in omero.get("channels", [])]
     has_z = len(axes) >= 3 and axes[-3].get("name") == "z"
     return ImageInfo(pixel, size.get("z") if has_z else None, has_z, tuple(names) if names and all(names) else None)

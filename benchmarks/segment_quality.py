@@ -34,7 +34,7 @@ and the same for the trivial score, the Dice between igtt's mask and
 Otsu's, and the share of images flagged among those of 70 Dice or more and
 among those under 60); then the worst images of each igtt run with their flags, and the
 score's Spearman over every image of every folder pooled. ``--csv`` writes
-the per-image Dice too.
+the per-image Dice, score and flags too.
 
 ``--sweep igtt.starts.scale.SAME=1.15,1.25,1.5`` checks that a constant
 carries over: every igtt method runs once per value on every folder, then
@@ -244,7 +244,8 @@ def main(argv=None):
                     f"score {score[i]:.2f}, {'; '.join(checks[i].flags) or 'no flags'}"
                     for i in order
                 ]
-            per_image += [(folder.name, label, n, d) for n, d in zip(names, dice)]
+            marks = [(c.score, "; ".join(c.flags)) for c in checks] if checks is not None else [("", "")] * len(names)
+            per_image += [(folder.name, label, n, d, *m) for n, d, m in zip(names, dice, marks)]
             print(
                 f"| {folder.name} | {len(images)} | {label} | {kind} | {size} | {start} | {net} | {mean:.1f} | {adds} | {p5} | {below} | {rho} | {trivial} | {flagged} | {seconds:.1f} |",
                 flush=True,
@@ -256,7 +257,7 @@ def main(argv=None):
         print(f"pooled Spearman, {method}, {len(dice)} images of {len(runs)} folders: {_spearman(score, dice):.2f}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
-            csv.writer(f).writerows([("dataset", "method", "image", "dice")] + per_image)
+            csv.writer(f).writerows([("dataset", "method", "image", "dice", "score", "flags")] + per_image)
 
 
 def sweep(args) -> None:

@@ -13,7 +13,7 @@ from .config import Config
 from .io.blocks import is_lazy, predict_lazy
 from .nn.infer import predict_with
 from .nn.network import for_inference, prepare, resolve_device, unet_for
-from .nn.view import ImageView, at_image_size, view_image, whole_scaling
+from .nn.view import ImageView, at_image_size, network_pixels, view_image, whole_scaling
 from .nn.postprocess import clean_mask
 from .quality import ImageCheck, Segmentation, check_image, folder_flags
 from .starts.images import as_image_list, orient, per_image, restore_shape
@@ -216,11 +216,9 @@ class IGTT:
     def iter_predict(self, images, *, ranges=None, proba: bool = False, check: bool = True) -> Iterator[Segmentation]:
         """One :class:`Segmentation` per image (mask, probability if asked, quality check), image by image.
 
-        Each mask is checked against the image's own start
-        (:func:`igtt.quality.check_image`): one that ran away from what the
-        image supports is replaced by the start (unless the model learnt from
-        hints), and the check says so. ``check=False``, and images given with
-        ``ranges`` (blocks of a larger image), give the network's mask and no check.
+        Each mask is checked against the image's own start and the network's mask of the mirrored image
+        (:func:`igtt.quality.check_image`): one that ran away from the start is replaced by it (unless the model
+        learnt from hints). ``check=False``, and images given with ``ranges`` (blocks), give no check.
         """
         self._check_fitted()
         raw = as_image_list(images)
@@ -236,9 +234,10 @@ class IGTT:
             if check and range_ is None and scaling.hi > scaling.lo:
                 background = scaling.background if step == 1 and view.factor == 1 else None
                 size = view.size / view.factor if view.size else None  # in the image's own pixels
+                twin = self._proba_one(image, view, mirror=True)[::step, ::step]  # the network on the mirrored image
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
-                    replace=not self.hinted_, polarity=self.foreground_,
+                    replace=not self.hinted_, polarity=self.foreground_, twin=twin,
                 )
             del seen
             yield Segmentation(mask, probability if proba else None, quality)
@@ -276,14 +275,15 @@ class IGTT:
         diameter = self.object_size_ / step if self._resolved().subtract_background else None
         return whole_scaling(view, invert=self.foreground_ == "dark", diameter=diameter)
 
-    def _proba_one(self, image: np.ndarray, view: ImageView) -> np.ndarray:
-        """The probability map of ``image``, predicted on its view's (resampled) pixels, at the image's own size."""
+    def _proba_one(self, image: np.ndarray, view: ImageView, *, mirror: bool = False) -> np.ndarray:
+        """The probability map of ``image``, predicted on its view's (resampled, ``mirror``: flipped) pixels, at the image's own size."""
         if view.scaling.hi <= view.scaling.lo:
             return np.zeros(image.shape, np.float32)
-        device = next(self.net.parameters()).device
         if self._folded is None or self._folded[0] is not self.net:
             self._folded = (self.net, for_inference(self.net))
-        return at_image_size(predict_with(self._folded[1], view.pixels, self.config, device, transform=view.scaling), image.shape)
+        pixels, scaling = network_pixels(view, mirror=mirror)
+        proba = predict_with(self._folded[1], pixels, self.config, next(self.net.parameters()).device, transform=scaling)
+        return at_image_size(proba[:, ::-1] if mirror else proba, image.shape)
 
     def _threshold(self, proba: np.ndarray, small: np.ndarray, step: int) -> np.ndarray:
         config = self._resolved()

@@ -13,7 +13,7 @@ from ..starts.images import intensity_range, rescale
 from ..starts.scale import resample
 from .network_input import NetworkInput
 
-__all__ = ["ImageView", "view_image", "at_image_size", "whole_scaling"]
+__all__ = ["ImageView", "view_image", "network_pixels", "at_image_size", "whole_scaling"]
 
 
 class ImageView(NamedTuple):
@@ -61,6 +61,22 @@ def view_image(
         pixels, invert=invert, diameter=size if subtract else None, range=range_ if range_ is not None else (lo, hi)
     )
     return ImageView(pixels, scaling, small, step, size, factor)
+
+
+def network_pixels(view: ImageView, *, mirror: bool = False) -> tuple[np.ndarray, Callable]:
+    """What :func:`igtt.nn.infer.predict_tiled` reads of ``view``: its pixels and their scaling, tile by tile.
+
+    ``mirror``: the pixels flipped left to right (a view, no copy), each tile
+    scaled as the original pixels it shows (the background is not mirrored).
+    """
+    if not mirror:
+        return view.pixels, view.scaling
+    width = view.pixels.shape[1]
+
+    def scaled(tile, rows, cols):
+        return view.scaling(tile[:, ::-1], rows, slice(width - cols.stop, width - cols.start))[:, ::-1]
+
+    return view.pixels[:, ::-1], scaled
 
 
 def at_image_size(probability: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

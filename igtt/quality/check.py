@@ -60,6 +60,12 @@ class ImageCheck:
         in pooled standard deviations (0: the mask follows no intensity difference).
     uncertain : float
         Pixels with a probability between 0.25 and 0.75, per mask pixel.
+    stability : float
+        Dice between the network's mask and its mask of the mirrored image
+        (1: the same objects both ways; 1 when not measured). A mask the
+        network is unsure of changes when the image is flipped: within a
+        folder this ranks images by their true Dice better than any rule
+        (:func:`igtt.quality.report.assess`).
     skewness : float
         Of the oriented image's grey levels in the field: objects are usually
         the bright tail (positive); strongly negative where the polarity is
@@ -89,6 +95,7 @@ class ImageCheck:
     fragments: float
     contrast: float
     uncertain: float
+    stability: float = 1.0
     skewness: float = 0.0
     polarity: str = "bright"
     ran_away: bool = False
@@ -124,7 +131,7 @@ def _worse(start: np.ndarray, mask: np.ndarray, size: float | None) -> bool:
 
 def check_mask(
     mask: np.ndarray, proba: np.ndarray, image: np.ndarray, start: np.ndarray, *, kind: str, size: float | None,
-    inside: np.ndarray | None = None, replace: bool = True,
+    inside: np.ndarray | None = None, replace: bool = True, twin: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ImageCheck]:
     """Measure ``mask`` against the image's start; return the mask to keep (the start where the network's ran away) and its :class:`ImageCheck`.
 
@@ -133,6 +140,7 @@ def check_mask(
     probability, ``start`` the start's mask, ``inside`` the field of view.
     ``size`` is in pixels of that resolution. ``replace=False`` only
     reports a mask that ran away (the caller cannot use the start at full size).
+    ``twin``: the probability of the mirrored image, mirrored back (for ``stability``).
     """
     inside = np.ones(mask.shape, bool) if inside is None else inside
     area = max(int(inside.sum()), 1)
@@ -156,6 +164,7 @@ def check_mask(
         fragments=fragments,
         contrast=_contrast(image, kept),
         uncertain=float(unsure),
+        stability=1.0 if twin is None else dice((proba > 0.5) & inside, (twin > 0.5) & inside),
         skewness=float(skew(values)) if values.size > 2 and np.ptp(values) > 0 else 0.0,
         ran_away=ran_away,
         replaced=replaced,

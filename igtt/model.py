@@ -234,7 +234,7 @@ class IGTT:
             if check and range_ is None and scaling.hi > scaling.lo:
                 background = scaling.background if step == 1 and view.factor == 1 else None
                 size = view.size / view.factor if view.size else None  # in the image's own pixels
-                twin = self._proba_one(image, view, mirror=True)[::step, ::step]  # the network on the mirrored image
+                twin = self._proba_one(image, view, mirror=True) if step == 1 else None  # large: one float map only
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
                     replace=not self.hinted_, polarity=self.foreground_, twin=twin,

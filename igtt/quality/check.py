@@ -62,7 +62,8 @@ class ImageCheck:
         Pixels with a probability between 0.25 and 0.75, per mask pixel.
     stability : float
         Dice between the network's mask and its mask of the mirrored image
-        (1: the same objects both ways; 1 when not measured). A mask the
+        (1: the same objects both ways; 1 when not measured: images over
+        2048 px a side, checked strided, are not mirrored). A mask the
         network is unsure of changes when the image is flipped: within a
         folder this ranks images by their true Dice better than any rule
         (:func:`igtt.quality.report.assess`).

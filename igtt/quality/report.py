@@ -147,9 +147,6 @@ def folder_flags(checks: Sequence[ImageCheck | None]) -> list[ImageCheck | None]
         for check in checked:
             if not stands_out(check, checked):
                 check.flags = [f for f in check.flags if not f.startswith(start)]
-    if len(checked) >= 3:  # beside a folder the score's outliers say it: disagreement and contrast alone flag good masks
-        for check in checked:
-            check.flags = [f for f in check.flags if not f.startswith(_FOLDER_SAYS)]
     other = {"bright": "dark", "dark": "bright"}
     whole = bool(checked) and np.median([c.skewness for c in checked]) < _WRONG_WAY
     for check in checked:
@@ -159,9 +156,11 @@ def folder_flags(checks: Sequence[ImageCheck | None]) -> list[ImageCheck | None]
             hint = f"try --foreground {looks}" if whole else f"unlike the folder's {check.polarity} objects: check it"
             check.flags.append(f"objects look {looks} on a {ground} background: {hint}")
             check.score *= 0.5  # the mask may be of the background: agreement with a start of the same polarity says nothing
-    scores = np.array([c.score for c in checked])
     if len(checked) < 3:
         return list(checks)
+    for check in checked:  # beside a folder the score's outliers say it: disagreement and contrast alone flag good masks
+        check.flags = [f for f in check.flags if not f.startswith(_FOLDER_SAYS)]
+    scores = np.array([c.score for c in checked])
     median = float(np.median(scores))
     below = median - max(_SCORE_GAP, _SCORE_MADS * float(np.median(np.abs(scores - median))))
     for check in checked:

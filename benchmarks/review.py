@@ -12,6 +12,11 @@ the whole folder before and after (inside ``fov/`` where there is one),
 beside Otsu, the rise on the painted images and on the others, the images
 that dropped by more than 2, and the seconds of the segment run, of the
 refine (training) and of the rewrite (prediction and writing).
+
+The strokes decide much (two draws on the same three ssTEM images: +3 and
++13 Dice), so ``--draws N`` repeats the review N times on the one segment
+run, strokes drawn anew each time (seed + draw), and prints each draw and
+their mean.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def main(argv=None):
         "--where", choices=["truth", "errors"], default="truth",
         help="strokes anywhere in the truth's objects and background (benchmarks/hints.py), or on the mask's errors",
     )
+    parser.add_argument("--draws", type=int, default=1, help="reviews of the one segment run, strokes drawn anew each time")
     parser.add_argument("--keep", type=Path, default=None, help="keep each results folder (after the review) here")
     parser.add_argument("--cache", type=Path, default=None, help="keep each segment run here and start from it next time")
     args = parser.parse_args(argv)
@@ -88,55 +94,84 @@ def main(argv=None):
     for folder in args.folders:
         names, images, truths, fovs = load_folder(folder, None)
         work = Path(tempfile.mkdtemp(prefix="igtt-review-"))
-        out = work / "out"
         try:
             t0 = time.perf_counter()
+            segmented = work / "segmented"
             cached = args.cache / folder.name if args.cache is not None else None
             if cached is not None and (cached / review.RUN_FOLDER).is_dir():  # the segment run of an earlier call
-                shutil.copytree(cached, out)
+                shutil.copytree(cached, segmented)
             else:
-                app(["segment", str(folder / "images"), "--out", str(out), "--seed", str(args.seed), "--quiet"], standalone_mode=False)
+                app(["segment", str(folder / "images"), "--out", str(segmented), "--seed", str(args.seed), "--quiet"], standalone_mode=False)
                 if cached is not None:
-                    shutil.copytree(out, cached)
+                    shutil.copytree(segmented, cached)
             segment_s = time.perf_counter() - t0
-            run = review.load_run(out)
-            before = folder_dice(out, names, truths, fovs)
-            rng = np.random.default_rng(args.seed)
-            painted = []
-            for job, _ in review.review_order(run)[:PAINTED]:
-                i = names.index(Path(job.source).stem)
-                if args.where == "errors":
-                    hint = on_errors(truths[i], read_image(out / f"{names[i]}.tif") > 0, fovs[i], STROKES, rng)
-                else:
-                    hint = strokes(truths[i], fovs[i], STROKES, rng)
-                review.save_hint(out, job, hint)
-                painted.append(i)
-            t0 = time.perf_counter()
-            refine_s = None
-            for event in review.refine_folder(out, epochs=args.epochs):
-                if isinstance(event, Trained):
-                    refine_s = time.perf_counter() - t0
-            rewrite_s = time.perf_counter() - t0 - refine_s
-            after = folder_dice(out, names, truths, fovs)
             from igtt import IGTT
 
-            bright = IGTT.load(run.model).foreground_ == "bright"
+            bright = IGTT.load(review.load_run(segmented).model).foreground_ == "bright"
             base = np.nanmean([dice(otsu(im, f, bright), t, f) for im, t, f in zip(images, truths, fovs)])
-            change = after - before
-            others = np.setdiff1d(np.arange(len(names)), painted)
-            drops = [f"{names[i]} {change[i]:+.1f}" for i in np.argsort(change) if change[i] < -2]
-            print(
-                f"| {folder.name} | {len(names)} | {base:.1f} | {np.nanmean(before):.1f} | {np.nanmean(after):.1f} "
-                f"| {np.nanmean(change):+.1f} | {np.nanmean(before[painted]):.1f} → {np.nanmean(after[painted]):.1f} "
-                f"| {np.nanmean(change[others]):+.1f} | {np.nanmin(change):+.1f} | {len(drops)} {', '.join(drops[:3])} "
-                f"| {segment_s:.0f} | {refine_s:.0f} | {rewrite_s:.0f} |",
-                flush=True,
-            )
-            if args.keep is not None:
-                shutil.copytree(out, args.keep / folder.name, dirs_exist_ok=True)
+            before = folder_dice(segmented, names, truths, fovs)
+            rows = []
+            for draw in range(args.draws):
+                out = work / f"draw{draw}"
+                shutil.copytree(segmented, out)
+                rows.append(review_once(out, names, truths, fovs, args, np.random.default_rng(args.seed + draw), before))
+                label = folder.name if args.draws == 1 else f"{folder.name} draw {draw}"
+                print_row(label, names, base, before, rows[-1], segment_s)
+                if args.keep is not None:
+                    shutil.copytree(out, args.keep / (folder.name if args.draws == 1 else f"{folder.name}-draw{draw}"), dirs_exist_ok=True)
+                shutil.rmtree(out, ignore_errors=True)
+            if args.draws > 1:
+                print_mean(f"{folder.name} mean of {args.draws}", len(names), base, before, rows, segment_s)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+
+def review_once(out: Path, names, truths, fovs, args, rng, before) -> dict:
+    """Strokes on the images the review shows first, then refine-and-rewrite: the folder's Dice after, and the times."""
+    run = review.load_run(out)
+    painted = []
+    for job, _ in review.review_order(run)[:PAINTED]:
+        i = names.index(Path(job.source).stem)
+        if args.where == "errors":
+            hint = on_errors(truths[i], read_image(out / f"{names[i]}.tif") > 0, fovs[i], STROKES, rng)
+        else:
+            hint = strokes(truths[i], fovs[i], STROKES, rng)
+        review.save_hint(out, job, hint)
+        painted.append(i)
+    t0 = time.perf_counter()
+    refine_s = None
+    for event in review.refine_folder(out, epochs=args.epochs):
+        if isinstance(event, Trained):
+            refine_s = time.perf_counter() - t0
+    rewrite_s = time.perf_counter() - t0 - refine_s
+    after = folder_dice(out, names, truths, fovs)
+    return {"after": after, "change": after - before, "painted": painted, "refine_s": refine_s, "rewrite_s": rewrite_s}
+
+
+def print_row(label, names, base, before, row, segment_s) -> None:
+    change, painted, after, n = row["change"], row["painted"], row["after"], len(names)
+    others = np.setdiff1d(np.arange(n), painted)
+    drops = [f"{names[i]} {change[i]:+.1f}" for i in np.argsort(change) if change[i] < -2]
+    print(
+        f"| {label} | {n} | {base:.1f} | {np.nanmean(before):.1f} | {np.nanmean(after):.1f} "
+        f"| {np.nanmean(change):+.1f} | {np.nanmean(before[painted]):.1f} → {np.nanmean(after[painted]):.1f} "
+        f"| {np.nanmean(change[others]):+.1f} | {np.nanmin(change):+.1f} | {len(drops)} {', '.join(drops[:3])} "
+        f"| {segment_s:.0f} | {row['refine_s']:.0f} | {row['rewrite_s']:.0f} |",
+        flush=True,
+    )
+
+
+def print_mean(label, n, base, before, rows, segment_s) -> None:
+    after = np.mean([np.nanmean(r["after"]) for r in rows])
+    painted = [(np.nanmean(before[r["painted"]]), np.nanmean(r["after"][r["painted"]])) for r in rows]
+    others = [np.nanmean(r["change"][np.setdiff1d(np.arange(n), r["painted"])]) for r in rows]
+    print(
+        f"| **{label}** | {n} | {base:.1f} | {np.nanmean(before):.1f} | {after:.1f} | **{after - np.nanmean(before):+.1f}** "
+        f"| {np.mean([p[0] for p in painted]):.1f} → {np.mean([p[1] for p in painted]):.1f} | {np.mean(others):+.1f} "
+        f"| {min(np.nanmin(r['change']) for r in rows):+.1f} | {sum(int((r['change'] < -2).sum()) for r in rows)} "
+        f"| {segment_s:.0f} | {np.median([r['refine_s'] for r in rows]):.0f} | {np.median([r['rewrite_s'] for r in rows]):.0f} |",
+        flush=True,
+    )
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """Reviewing a results folder: the run's record, the order to look in, hint files, and refine-and-rewrite that loses nothing."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,25 +82,66 @@ def test_refine_rewrites_every_output_and_keeps_the_strokes(results):
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no staging folder, no temporary left
 
 
-def test_strokes_that_contradict_the_masks_outright_are_learnt_anew(results):
-    """Objects where the masks see background and background on every nucleus (EM: compartments taken for mitochondria)."""
+def contradicting_strokes(truth: np.ndarray) -> np.ndarray:
+    """Background on every object, objects in stripes of the background: strokes that contradict good masks outright."""
     from scipy import ndimage as ndi
 
+    hint = np.zeros(truth.shape, np.uint8)
+    hint[ndi.binary_erosion(truth, iterations=2)] = BACKGROUND
+    hint[~ndi.binary_dilation(truth, iterations=6) & (np.arange(truth.shape[0]) % 12 < 3)[:, None]] = OBJECT
+    return hint
+
+
+def test_strokes_on_the_errors_of_good_masks_refine_them_and_win_on_their_images(results):
+    """Strokes painted on what a user disagrees with contradict the masks; a few of them must not replace what the masks knew."""
     from igtt import IGTT
 
-    images, out, truths = results
+    _, out, truths = results
     run = review.load_run(out)
     for i, job in enumerate(run.jobs[:2]):
-        truth = truths[f"cell_{i}"]
-        hint = np.zeros((96, 96), np.uint8)
-        hint[ndi.binary_erosion(truth, iterations=2)] = BACKGROUND
-        hint[~ndi.binary_dilation(truth, iterations=6) & (np.arange(96) % 12 < 3)[:, None]] = OBJECT
-        review.save_hint(out, job, hint)
+        review.save_hint(out, job, contradicting_strokes(truths[f"cell_{i}"]))
     assert invoke("refine", out).exit_code == 0
-    assert IGTT.load(run.model).hinted_  # a model of the strokes: its masks are not replaced by the label-free starts
+    assert not IGTT.load(run.model).hinted_  # refined from the masks, not learnt anew from the strokes alone
     mask = tifffile.imread(out / "cell_0.tif") > 0
     hint = review.read_hint(out, run.jobs[0])
-    assert mask[hint == OBJECT].mean() > 0.8 and mask[hint == BACKGROUND].mean() < 0.2
+    assert mask[hint == OBJECT].all() and not mask[hint == BACKGROUND].any()
+
+
+def test_strokes_that_contradict_em_like_masks_outright_are_learnt_anew(tmp_path, monkeypatch):
+    """EM, where label-free masks are rough (whole compartments): strokes that contradict them make a model of the strokes."""
+    from igtt import IGTT
+    from igtt.io.synthetic import make_compartments
+
+    monkeypatch.chdir(tmp_path)
+    Path("em").mkdir()
+    truths = []
+    for i in range(3):
+        image, truth = make_compartments((96, 96), n_cells=12, n_organelles=3, radius=(7, 10), rng=i)
+        tifffile.imwrite(f"em/em_{i}.tif", image)
+        truths.append(truth)
+    assert invoke("segment", "em", "--out", "out", "--objects", "compartments").exit_code == 0
+    run = review.load_run(Path("out"))
+    for job, truth in zip(run.jobs[:2], truths):
+        review.save_hint(Path("out"), job, contradicting_strokes(truth))
+    assert invoke("refine", "out").exit_code == 0
+    assert IGTT.load(run.model).hinted_  # a model of the strokes: its masks are not replaced by the label-free starts
+
+
+def test_an_object_stroke_the_mask_missed_brings_its_object():
+    from igtt.training.hints import honour_strokes
+
+    image = np.full((60, 60), 10.0)
+    image[10:30, 10:30] = 40.0  # a dim object the mask missed
+    image[40:50, 40:50] = 100.0  # a bright one it found
+    mask = np.zeros(image.shape, bool)
+    mask[40:50, 40:50] = True
+    hint = np.zeros(image.shape, np.uint8)
+    hint[19:21, 15:25] = OBJECT
+    hint[2, 40:50] = OBJECT  # in plain background: only its pixels
+    found = honour_strokes(mask, hint, kind="blobs", size=20, image=image)
+    assert found[10:30, 10:30].all() and found[40:50, 40:50].all() and found[2, 40:50].all()
+    assert found.sum() == 400 + 100 + 10
+    assert np.array_equal(honour_strokes(mask, hint, kind="blobs", size=20, image=image, bright=False), mask | (hint == OBJECT))
 
 
 def test_a_refine_that_fails_midway_leaves_the_folder_as_it_was(results, monkeypatch):

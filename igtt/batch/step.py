@@ -149,7 +149,10 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
             job.checks, job.kind = [d.check for d in done], model.objects_
             if not job.is_volume and (painted := strokes(job) if strokes is not None else None) is not None:  # the user's strokes win
                 sizes = [c.object_size if c is not None else model.object_size_ for c in job.checks]
-                masks = [honour_strokes(m, h, kind=model.objects_, size=z) for m, h, z in zip(masks, planes_of(np.asarray(painted)), sizes)]
+                masks = [
+                    honour_strokes(m, h, kind=model.objects_, size=z, image=plane, bright=model.foreground_ != "dark")
+                    for m, h, z, plane in zip(masks, planes_of(np.asarray(painted)), sizes, planes_of(job.image))
+                ]
             if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
                 label_job(job, masks, model)
                 job.tables = measure_job(job) if "measurements" in job.outputs else None

@@ -290,8 +290,10 @@ def honour_strokes(
 
 
 def _stroked_object(mask, stroke, box, image, bright: bool, size: float) -> np.ndarray:
-    """The object a stroke lies in, outside ``mask``: near the stroke, the pixels on its side of the level halfway
-    between the stroke's intensity and the background's (the 30th percentile around it), connected to it, holes filled.
+    """The object a stroke lies in, outside ``mask``: within ``size`` of the stroke, the pixels on its side of the level
+    halfway between the stroke's intensity and the background's (the 30th percentile around it), connected to it, holes
+    filled (nuclei_mixed, strokes on the errors of the 3 images shown first: those images 78.0 -> 80.4 Dice, 79.9
+    without the ``size`` limit; dsb2018 62.8 -> 63.0).
 
     Only the stroke when the stroke is no brighter (darker) than its surround, or when what it finds is wider than four
     times the object size squared (the level let the background in).
@@ -306,7 +308,8 @@ def _stroked_object(mask, stroke, box, image, bright: bool, size: float) -> np.n
     if not around.size or np.median(pixels[inside]) <= (level := np.percentile(around, 30)):
         return found
     level = (np.median(pixels[inside]) + level) / 2
-    parts, _ = ndi.label(((pixels > level) & ~taken) | inside)
+    near = ndi.distance_transform_edt(~inside) <= size  # no part of an object lies farther than its size from a stroke in it
+    parts, _ = ndi.label(((pixels > level) & ~taken & near) | inside)
     grown = ndi.binary_fill_holes(np.isin(parts, np.unique(parts[inside])))
     if grown.sum() <= 4 * size**2:
         found[window] = grown

@@ -15,7 +15,7 @@ from .nn.infer import predict_with
 from .nn.network import for_inference, prepare, resolve_device, unet_for
 from .nn.view import ImageView, at_image_size, network_pixels, view_image, whole_scaling
 from .nn.postprocess import clean_mask
-from .quality import ImageCheck, Segmentation, check_image, folder_flags
+from .quality import ImageCheck, Segmentation, check_image, folder_flags, standing_out
 from .starts.images import as_image_list, orient, per_image, restore_shape
 from .starts.kinds import image_scale, resolve_objects
 from .starts.labels import StartLabels
@@ -58,6 +58,7 @@ class IGTT:
         self.object_size_: float | None = None  # blob diameter or line width used (None: not needed)
         self.hinted_ = False  # learnt from hints (or labels): its masks are then never replaced by the label-free start
         self.resamples_ = True  # blob images are resampled to the folder's object size (False: a model file from before)
+        self.signal_: float | None = None  # how far the training images' brightest pixels stand out of their noise (median)
         self._folded = None  # (net, its BatchNorm-folded copy for prediction), made on first use
 
     # -- training -----------------------------------------------------------------
@@ -115,17 +116,19 @@ class IGTT:
             self.net = prepare(unet_for(self.config), device)
         if not usable:
             return
-        inputs, starts, hints = [], [], [hints[i] for i in usable]
+        inputs, starts, hints, signals = [], [], [hints[i] for i in usable], []
         ranges, planned = stack_planes(self, raw, oriented, ranges, volumes, usable)  # z-stacks: the stack's gain and 3D start
         for n, i in enumerate(usable):  # each image at the folder's object size: one network for every magnification
             view = self._prepare(raw[i], ranges[i], own=own.get(i), oriented=oriented[i])
             inputs.append(view.scaling(view.pixels))
+            signals.append(standing_out(view.small))
             planes_start = planned.pop(i, None) if config.start == "objects" else None  # a plane of a volume: never resampled
             starts.append(planes_start or start_labels(
                 resample(oriented[i], view.factor), start=config.start, kind=self.objects_, size=view.size, background=view.scaling.background
             ))
             hints[n] = resample_labels(hints[n], view.pixels.shape)
             oriented[i] = raw[i] = None  # free as we go: the network inputs replace the oriented images
+        self.signal_ = float(np.median(finite)) if (finite := [up for up, _ in signals if np.isfinite(up)]) else None
         yield from self._train(inputs, starts, config, device, preview, hints)
 
     def iter_refine(self, images, hints, *, epochs: int = 5, steps: int = 6, preview: bool = False, ranges=None, masks=None) -> Iterator[Progress]:
@@ -188,18 +191,14 @@ class IGTT:
     def predict(self, images, *, return_proba: bool = False, ranges=None, check: bool = True):
         """Binary masks (bool), shaped like ``images``.
 
-        The rule from probability to mask is ``Config.mask_threshold``: a
-        fixed value (default 0.5: the balanced loss makes 0.5 the point where
-        foreground and background are equally likely), or ``"dmi"``: the
-        per-image threshold search of the paper and a polarity check. Holes
-        smaller than a typical object are filled, pixels outside the field of
-        view are background (:func:`igtt.nn.postprocess.clean_mask`). Images
-        are scaled tile by tile: the peak is about one float32 map per image.
+        The rule from probability to mask is ``Config.mask_threshold``: a fixed value (default 0.5: the
+        balanced loss makes 0.5 the point where foreground and background are equally likely), or ``"dmi"``:
+        the per-image threshold search of the paper and a polarity check. Holes smaller than a typical object
+        are filled, pixels outside the field of view are background (:func:`igtt.nn.postprocess.clean_mask`).
+        Images are scaled tile by tile: the peak is about one float32 map per image.
 
-        Each mask is checked against the image's own start and replaced by
-        it where it ran away (:meth:`iter_predict`; ``check=False``: not).
-        With ``return_proba=True`` returns ``(masks, probabilities)``;
-        ``ranges`` as in :meth:`iter_fit`. A zarr or dask array is read block
+        Each mask is checked (:meth:`iter_predict`; ``check=False``: not). With ``return_proba=True`` returns
+        ``(masks, probabilities)``; ``ranges`` as in :meth:`iter_fit`. A zarr or dask array is read block
         by block (:func:`igtt.io.blocks.predict_lazy`); only the mask is held.
         """
         self._check_fitted()
@@ -213,16 +212,16 @@ class IGTT:
         """Every image's quality check (:class:`igtt.quality.ImageCheck`: score, flags, measurements; folder flags over the list)."""
         return folder_flags([d.check for d in self.iter_predict(images, ranges=ranges)])
 
-    def iter_predict(self, images, *, ranges=None, proba: bool = False, check: bool = True) -> Iterator[Segmentation]:
+    def iter_predict(self, images, *, ranges=None, proba: bool = False, check: bool = True, hints=None) -> Iterator[Segmentation]:
         """One :class:`Segmentation` per image (mask, probability if asked, quality check), image by image.
 
-        Each mask is checked against the image's own start and the network's mask of the mirrored image
-        (:func:`igtt.quality.check_image`): one that ran away from the start is replaced by it (unless the model
-        learnt from hints). ``check=False``, and images given with ``ranges`` (blocks), give no check.
+        Each mask is checked against the image's own start and its mask of the mirrored image (:func:`igtt.quality.check_image`):
+        one that ran away from the start is replaced by it, unless the model learnt from hints or ``hints`` (strokes on the images,
+        as in :meth:`iter_fit`) agree with it better. ``check=False``, and images given with ``ranges`` (blocks), give no check.
         """
         self._check_fitted()
         raw = as_image_list(images)
-        for image, range_ in zip(raw, per_image(ranges, len(raw))):
+        for image, range_, hint in zip(raw, per_image(ranges, len(raw)), as_hint_list(hints, raw)):
             view = self._prepare(image, range_)
             scaling, small, step = view.scaling, view.small, view.step
             probability = self._proba_one(image, view)
@@ -237,7 +236,7 @@ class IGTT:
                 twin = self._proba_one(image, view, mirror=True) if step == 1 else None  # large: one float map only
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
-                    replace=not self.hinted_, polarity=self.foreground_, twin=twin,
+                    replace=not self.hinted_, polarity=self.foreground_, twin=twin, hint=hint, signal=self.signal_,
                 )
             del seen
             yield Segmentation(mask, probability if proba else None, quality)

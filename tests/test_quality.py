@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 import tifffile
 from typer.testing import CliRunner
 
@@ -36,6 +37,22 @@ def test_a_mask_that_runs_away_from_the_start_is_replaced_by_it():
     assert not any("ran away" in f for f in check.flags)  # the start it keeps is no reason to look: the report's "replaced" says it
     _, kept_anyway = check_mask(runaway, np.full(start.shape, 0.9, np.float32), image, start, kind="blobs", size=16, replace=False)
     assert "ran away" in assess(kept_anyway).flags[0] and "check it" in kept_anyway.flags[0]
+
+
+def test_strokes_judge_a_mask_that_ran_away_from_the_start():
+    image, truth = nuclei(3)
+    regions, n = ndi.label(truth)
+    start = truth & (regions <= n // 3)  # a start that lost most nuclei; the network's mask found them all
+    lost = ndi.binary_erosion(truth & (regions == n), iterations=2)
+    proba = truth.astype(np.float32)
+    kept, check = check_mask(truth, proba, image, start, kind="blobs", size=16)
+    assert check.ran_away and check.replaced  # without strokes the start is kept
+    found = np.where(lost, 1, 0).astype(np.uint8)  # an object stroke on a nucleus the start lost
+    kept, check = check_mask(truth, proba, image, start, kind="blobs", size=16, hint=found)
+    assert check.ran_away and not check.replaced and kept is truth
+    debris = np.where(lost, 2, 0).astype(np.uint8)  # ... painted as background: the start was right
+    kept, check = check_mask(truth, proba, image, start, kind="blobs", size=16, hint=debris)
+    assert check.replaced and np.array_equal(kept, start)
 
 
 def test_a_mask_close_to_the_start_is_kept_and_scored_high():
@@ -211,3 +228,23 @@ def test_the_wrong_polarity_is_flagged_with_the_option_to_try(dark):
     wrong = [f for f in flags if "try --foreground dark" in f]
     assert (len(wrong) == 3) if dark else not wrong, flags
     assert all(c.score <= 0.5 for c in checks) if dark else True
+
+
+def test_an_image_of_noise_alone_in_a_folder_gets_an_empty_mask_and_says_so(tmp_path):
+    import igtt
+
+    rng = np.random.default_rng(0)
+    truths = [make_nuclei((96, 96), n_nuclei=6, radius=(6, 9), rng=i)[1] for i in range(3)] + [np.zeros((96, 96), bool)]
+    # nuclei 2000 grey levels over a flat background with noise of 20; the last an empty well: background and noise alone
+    images = [(1000 + 2000 * ndi.gaussian_filter(t.astype(float), 1) + rng.normal(0, 20, t.shape)).astype(np.uint16) for t in truths]
+    model = igtt.IGTT(**TINY).fit(images)
+    assert model.signal_ > 40
+    done = list(model.iter_predict(images))
+    assert not done[3].mask.any() and done[3].check.noise is not None
+    assert done[3].check.flags[0].startswith("no objects: nothing stands out of the image's noise")
+    assert all(d.check.noise is None for d in done[:3])
+    hint = np.zeros((96, 96), np.uint8)
+    hint[40:44, 40:50] = 1  # a user says there is an object: the image is not taken for noise
+    painted = list(model.iter_predict(images[3:], hints=[hint]))[0]
+    assert painted.check.noise is None
+    assert igtt.IGTT.load(model.save(tmp_path / "m.igtt")).signal_ == model.signal_

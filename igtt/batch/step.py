@@ -140,18 +140,19 @@ def predict_job(job: Job, model, *, reading: dict, probabilities: bool = False, 
             for _ in predict_store(job, model, reading):
                 pass
         else:
+            painted = None if job.is_volume or strokes is None or (hint := strokes(job)) is None else planes_of(np.asarray(hint))
             if job.is_volume:  # one 3D mask; no plane-by-plane check
                 mask, probability = predict_volume(model, job.image, proba=probabilities, spacing=job.spacing)
                 done, masks = [Segmentation(mask, probability, None)], [mask]
-            else:
-                done = list(model.iter_predict(planes_of(job.image), proba=probabilities))
+            else:  # the user's strokes judge a mask that ran away from its start (the check), and win on their pixels
+                done = list(model.iter_predict(planes_of(job.image), proba=probabilities, hints=painted))
                 masks = [d.mask for d in done]
             job.checks, job.kind = [d.check for d in done], model.objects_
-            if not job.is_volume and (painted := strokes(job) if strokes is not None else None) is not None:  # the user's strokes win
+            if painted is not None:
                 sizes = [c.object_size if c is not None else model.object_size_ for c in job.checks]
                 masks = [
                     honour_strokes(m, h, kind=model.objects_, size=z, image=plane, bright=model.foreground_ != "dark")
-                    for m, h, z, plane in zip(masks, planes_of(np.asarray(painted)), sizes, planes_of(job.image))
+                    for m, h, z, plane in zip(masks, painted, sizes, planes_of(job.image))
                 ]
             if write is keep_in_memory or {"labels", "measurements"} & set(job.outputs):
                 label_job(job, masks, model)

@@ -37,6 +37,7 @@ def save(model, path) -> Path:
         "objects": model.objects_,
         "object_size": model.object_size_,
         "hinted": model.hinted_,
+        "signal": model.signal_,
         "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
     }
     with atomic_path(path) as tmp:
@@ -87,6 +88,7 @@ def load(cls, path, *, device: str | None = None):
     model.objects_ = state.get("objects", "blobs")
     model.object_size_ = state.get("object_size", config.object_size)
     model.hinted_ = bool(state.get("hinted", False))
+    model.signal_ = state.get("signal")  # None in older files: no image is taken for noise alone
     model.resamples_ = made >= 4
     model.net = unet_for(config)
     try:

@@ -6,7 +6,7 @@ measurements into a score, plain flags and the rows of ``report.csv``.
 """
 
 from .check import ImageCheck, check_mask
-from .image import Segmentation, check_image
+from .image import Segmentation, check_image, standing_out
 from .report import REPORT_FIELDS, folder_flags, folder_notes, report_row, to_check_first
 
-__all__ = ["ImageCheck", "Segmentation", "check_image", "check_mask", "REPORT_FIELDS", "folder_flags", "folder_notes", "report_row", "to_check_first"]
+__all__ = ["ImageCheck", "Segmentation", "check_image", "check_mask", "standing_out", "REPORT_FIELDS", "folder_flags", "folder_notes", "report_row", "to_check_first"]

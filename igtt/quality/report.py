@@ -56,6 +56,10 @@ def assess(check: ImageCheck) -> ImageCheck:
     compares the image with a folder, a mask that disagrees with its start
     or follows a low contrast.
     """
+    if check.noise is not None:  # an empty field: the empty mask is right, the user may want to know (lowest of the flagged)
+        own, folder = check.noise
+        check.score, check.flags = 1.0, [f"no objects: nothing stands out of the image's noise ({own:.1f} noise widths, the folder's {folder:.1f})"]
+        return check
     flags = []
     if check.ran_away and not check.replaced:  # a replaced mask is in the report's "replaced" column
         flags.append(f"mask ran away from the image's start (agreement {check.agreement:.2f}): check it")

@@ -50,6 +50,7 @@ def test_strokes_judge_a_mask_that_ran_away_from_the_start():
     found = np.where(lost, 1, 0).astype(np.uint8)  # an object stroke on a nucleus the start lost
     kept, check = check_mask(truth, proba, image, start, kind="blobs", size=16, hint=found)
     assert check.ran_away and not check.replaced and kept is truth
+    assert check.judged and not any("ran away" in f for f in assess(check).flags)  # the user judged: no "check it"
     debris = np.where(lost, 2, 0).astype(np.uint8)  # ... painted as background: the start was right
     kept, check = check_mask(truth, proba, image, start, kind="blobs", size=16, hint=debris)
     assert check.replaced and np.array_equal(kept, start)

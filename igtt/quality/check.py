@@ -80,6 +80,8 @@ class ImageCheck:
     replaced : bool
         The start was kept instead of the mask that ran away (never where
         the start is made of many more fragments than the mask).
+    judged : bool
+        The user's strokes kept a mask that ran away over the start.
     noise : (float, float) or None
         Set where the image is noise alone and its mask empty
         (:func:`igtt.quality.check_image`): how far its brightest pixels
@@ -105,6 +107,7 @@ class ImageCheck:
     polarity: str = "bright"
     ran_away: bool = False
     replaced: bool = False
+    judged: bool = False
     noise: tuple[float, float] | None = None
     score: float = float("nan")
     flags: list[str] = field(default_factory=list)
@@ -181,7 +184,8 @@ def check_mask(
     off = (covered + 1e-4) / (started + 1e-4)
     ran_away = bool(start.any() and agreement < AGREEMENT and not 1 / COVERAGE <= off <= COVERAGE)
     measured_size = size if kind != "lines" else None
-    replaced = ran_away and replace and not _worse(start, mask, measured_size) and not _strokes_prefer(mask, start, hint)
+    judged = ran_away and replace and _strokes_prefer(mask, start, hint)
+    replaced = ran_away and replace and not _worse(start, mask, measured_size) and not judged
     kept = start.copy() if replaced else mask
     objects, fragments = _fragments(kept, measured_size)
     unsure = np.count_nonzero((proba > 0.25) & (proba < 0.75)) / max(int(mask.sum()), 1)
@@ -200,5 +204,6 @@ def check_mask(
         skewness=float(skew(values)) if values.size > 2 and np.ptp(values) > 0 else 0.0,
         ran_away=ran_away,
         replaced=replaced,
+        judged=judged,
     )
     return kept, check

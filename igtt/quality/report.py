@@ -61,7 +61,7 @@ def assess(check: ImageCheck) -> ImageCheck:
         check.score, check.flags = 1.0, [f"no objects: nothing stands out of the image's noise ({own:.1f} noise widths, the folder's {folder:.1f})"]
         return check
     flags = []
-    if check.ran_away and not check.replaced:  # a replaced mask is in the report's "replaced" column
+    if check.ran_away and not (check.replaced or check.judged):  # a replaced mask is in the report's "replaced" column
         flags.append(f"mask ran away from the image's start (agreement {check.agreement:.2f}): check it")
     elif not check.ran_away and check.agreement < AGREEMENT:
         flags.append(f"mask disagrees with the image's start (agreement {check.agreement:.2f})")

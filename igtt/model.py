@@ -121,7 +121,7 @@ class IGTT:
         for n, i in enumerate(usable):  # each image at the folder's object size: one network for every magnification
             view = self._prepare(raw[i], ranges[i], own=own.get(i), oriented=oriented[i])
             inputs.append(view.scaling(view.pixels))
-            signals.append(standing_out(view.small))
+            signals.append(standing_out(raw[i], view.small, step=view.step, size=view.size and view.size / view.factor, polarity=self.foreground_))
             planes_start = planned.pop(i, None) if config.start == "objects" else None  # a plane of a volume: never resampled
             starts.append(planes_start or start_labels(
                 resample(oriented[i], view.factor), start=config.start, kind=self.objects_, size=view.size, background=view.scaling.background
@@ -237,6 +237,7 @@ class IGTT:
                 mask, quality = check_image(
                     mask, seen, small, kind=self.objects_, size=size, step=step, background=background,
                     replace=not self.hinted_, polarity=self.foreground_, twin=twin, hint=hint, signal=self.signal_,
+                    image=image,
                 )
             del seen
             yield Segmentation(mask, probability if proba else None, quality)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from igtt.starts.field import out_of_field
-from igtt.starts.images import as_image_list, detect_polarity, normalize, orient
+from igtt.starts.images import RANGE_PERCENTILES, as_image_list, detect_polarity, intensity_range, normalize, orient
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
@@ -46,6 +46,23 @@ def test_normalize_is_robust_to_hot_pixels_and_constant_images():
     assert out.min() == 0 and out.max() == 1
     assert np.median(out) == pytest.approx(0.5, abs=0.1)
     assert not normalize(np.full((5, 5), 7.0)).any()
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_one_object_in_a_large_field_sets_the_range_not_the_noise(dark):
+    rng = np.random.default_rng(0)
+    field = rng.normal(100, 5, (600, 600))
+    yy, xx = np.mgrid[:600, :600]
+    disk = (yy - 300) ** 2 + (xx - 300) ** 2 < 12**2  # 0.13 % of the field: no percentile reaches it
+    field[disk] += -400 if dark else 400
+    lo, hi = intensity_range(field)
+    assert (lo < -250) if dark else (hi > 450)  # the object's end is the object
+    assert (95 < hi < 120) if dark else (80 < lo < 105)  # the other end stays the noise's percentile
+    hot = rng.normal(100, 5, (600, 600))
+    hot.flat[rng.choice(hot.size, 50, replace=False)] = 1e4  # fewer hot pixels than the tail: still a percentile
+    assert intensity_range(hot)[1] < 120
+    many = rng.normal(100, 5, (600, 600)) + 400 * ((yy % 60 - 30) ** 2 + (xx % 60 - 30) ** 2 < 12**2)  # a field of nuclei
+    assert intensity_range(many) == tuple(np.percentile(many.astype(np.float32), RANGE_PERCENTILES))
 
 
 def test_orient_inverts_dark_objects_and_detects_polarity(nuclei_images):

@@ -248,10 +248,12 @@ def test_an_image_of_noise_alone_in_a_folder_gets_an_empty_mask_and_says_so(tmp_
     hint[40:44, 40:50] = 1  # a user says there is an object: the image is not taken for noise
     painted = list(model.iter_predict(images[3:], hints=[hint]))[0]
     assert painted.check.noise is None
-    # a large field with one nucleus (under 0.2 % of its pixels, so no percentile reaches it) is not noise
+    # a large field with one nucleus (under 0.2 % of its pixels, so no percentile reaches it) is not noise,
+    # and its mask is that nucleus, not its noise stretched over the range
     yy, xx = np.mgrid[:384, :384]
     one = (yy - 197) ** 2 + (xx - 197) ** 2 < 7**2
     single = (1000 + 2000 * ndi.gaussian_filter(one.astype(float), 1) + rng.normal(0, 20, one.shape)).astype(np.uint16)
     found = list(model.iter_predict([single]))[0]
     assert found.check.noise is None and found.mask[190:204, 190:204].any()
+    assert found.mask.sum() < 2 * one.sum(), found.mask.mean()
     assert igtt.IGTT.load(model.save(tmp_path / "m.igtt")).signal_ == model.signal_

@@ -86,7 +86,7 @@ def package_input(image: np.ndarray) -> np.ndarray:
 
 def package_output(model, raw: np.ndarray, net: IGTTNet | None = None) -> np.ndarray:
     """What the package gives for ``raw`` (1, 1, y, x): igtt's scaling, then :class:`IGTTNet` (``net``, if built), computed here."""
-    lo, hi = intensity_range(raw[0, 0])
+    lo, hi = intensity_range(raw[0, 0], sparse=False)  # the percentiles the package declares
     x = rescale(raw[0, 0], lo, hi, invert=model.foreground_ == "dark")
     with torch.no_grad():
         return (net or zoo_network(model))(torch.from_numpy(x)[None, None]).numpy()

@@ -11,6 +11,11 @@ __all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient",
 FOREGROUNDS = ("bright", "dark", "auto")
 
 RANGE_PERCENTILES = (0.5, 99.8)  # the grey levels that map to 0 and 1 (intensity_range)
+# objects too few to reach a percentile (one nucleus in a large field): the percentile lies within the noise (under
+# NOISE_END noise widths from the median) while the TAIL_PIXELS brightest (darkest) stand out by over FAR_END widths;
+# the range then ends at those. No image of the dev sets comes near (their top 0.2 % within the noise: the 100
+# brightest at most 5.3 widths out); bbbc039's empty fields stay as they were (2.5 and 3.5).
+NOISE_END, FAR_END, TAIL_PIXELS = 4.0, 10.0, 100
 
 
 def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
@@ -73,10 +78,16 @@ def as_image_list(images, *, name: str = "images") -> list[np.ndarray]:
     return out
 
 
-def intensity_range(image: np.ndarray, *, low: float = RANGE_PERCENTILES[0], high: float = RANGE_PERCENTILES[1]) -> tuple[float, float]:
+def intensity_range(
+    image: np.ndarray, *, low: float = RANGE_PERCENTILES[0], high: float = RANGE_PERCENTILES[1], sparse: bool = True
+) -> tuple[float, float]:
     """The ``low`` and ``high`` percentiles of ``image``: the grey levels that map to 0 and 1.
 
     Percentiles make the scaling robust to hot pixels and saturated regions.
+    Where objects are too few to reach a percentile (one nucleus in a large
+    field), the range ends at the 100th brightest (darkest) pixel instead
+    (:data:`NOISE_END`, :data:`FAR_END`); ``sparse=False``: the percentiles
+    alone (the scaling a BioImage.IO package declares).
     They are taken on a subsample of at most about 4 million pixels: the same
     to a fraction of a grey level, and no sorted copy of a gigapixel image.
     A nearly constant image falls back to its full range; a constant one
@@ -87,7 +98,25 @@ def intensity_range(image: np.ndarray, *, low: float = RANGE_PERCENTILES[0], hig
     lo, hi = np.percentile(sample, [low, high])
     if hi <= lo:
         lo, hi = flat.min(), flat.max()
+    elif sparse and sample.size > 10 * TAIL_PIXELS:
+        lo, hi = _sparse_ends(sample, lo, hi)
     return float(lo), float(hi)
+
+
+def _sparse_ends(sample: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """``lo`` and ``hi``, each moved out to the :data:`TAIL_PIXELS`-th darkest / brightest pixel where the
+    percentile lies within the noise but those pixels stand far out of it: a few objects in a large field are
+    not clipped into the noise, and the noise is not stretched over the whole range."""
+    median = np.median(sample)
+    width = 1.4826 * np.median(np.abs(sample - median))
+    if width == 0:
+        return lo, hi
+    bottom, top = np.partition(sample, (TAIL_PIXELS - 1, sample.size - TAIL_PIXELS))[[TAIL_PIXELS - 1, sample.size - TAIL_PIXELS]]
+    if hi - median < NOISE_END * width and top - median > FAR_END * width:
+        hi = top
+    if median - lo < NOISE_END * width and median - bottom > FAR_END * width:
+        lo = bottom
+    return lo, hi
 
 
 def rescale(image: np.ndarray, lo: float, hi: float, *, invert: bool = False) -> np.ndarray:

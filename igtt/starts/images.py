@@ -107,14 +107,14 @@ def _sparse_ends(sample: np.ndarray, lo: float, hi: float) -> tuple[float, float
     """``lo`` and ``hi``, each moved out to the :data:`TAIL_PIXELS`-th darkest / brightest pixel where the
     percentile lies within the noise but those pixels stand far out of it: a few objects in a large field are
     not clipped into the noise, and the noise is not stretched over the whole range."""
-    median = np.median(sample)
-    width = 1.4826 * np.median(np.abs(sample - median))
+    few = sample[:: max(1, sample.size // 100_000)]  # the noise's median and width need no more
+    median = np.median(few)
+    width = 1.4826 * np.median(np.abs(few - median))
     if width == 0:
         return lo, hi
-    bottom, top = np.partition(sample, (TAIL_PIXELS - 1, sample.size - TAIL_PIXELS))[[TAIL_PIXELS - 1, sample.size - TAIL_PIXELS]]
-    if hi - median < NOISE_END * width and top - median > FAR_END * width:
+    if hi - median < NOISE_END * width and (top := np.partition(sample, -TAIL_PIXELS)[-TAIL_PIXELS]) - median > FAR_END * width:
         hi = top
-    if median - lo < NOISE_END * width and median - bottom > FAR_END * width:
+    if median - lo < NOISE_END * width and median - (bottom := np.partition(sample, TAIL_PIXELS - 1)[TAIL_PIXELS - 1]) > FAR_END * width:
         lo = bottom
     return lo, hi
 

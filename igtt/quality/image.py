@@ -8,6 +8,7 @@ import numpy as np
 
 from ..starts.background import Background
 from ..starts.field import out_of_field
+from ..starts.images import noise_level
 from ..starts.start import own_start
 from .check import ImageCheck, check_mask
 from .report import assess
@@ -50,16 +51,18 @@ def check_image(
     image's own grey levels, full size (:func:`standing_out`); without it the noise is not looked for.
     """
     inside = ~out_of_field(small)
-    up, down = standing_out(image, small, step=step, size=size, polarity=polarity, inside=inside) if image is not None else (0, 0)
-    noise = signal is not None and image is not None and up < NOISE_SHARE * signal and up <= NOISE_SYMMETRY * down
-    if noise := noise and not (hint is not None and (hint == 1).any()):
+    noise = None
+    if signal is not None and image is not None and not (hint is not None and (hint == 1).any()):  # an object stroke: not noise
+        up, down = standing_out(image, small, step=step, size=size, polarity=polarity, inside=inside)
+        noise = (up, signal) if up < NOISE_SHARE * signal and up <= NOISE_SYMMETRY * down else None
+    if noise:
         mask, replace = np.zeros_like(mask), False
     start = own_start(small, kind, size, step=step, background=background)
     kept, check = check_mask(
         mask[::step, ::step], proba, small, start.mask, kind=kind, size=size / step if size else None,
         inside=inside, replace=replace and step == 1, twin=twin, hint=hint if step == 1 else None,
     )
-    check.polarity, check.noise = polarity, (up, signal) if noise else None
+    check.polarity, check.noise = polarity, noise
     return (kept if step == 1 else mask), assess(check)
 
 
@@ -82,10 +85,9 @@ def standing_out(
         return float("inf"), float("inf")
     if polarity == "dark":
         values = -values
-    median = np.median(values)
-    width = 1.4826 * np.median(np.abs(values - median))
+    median, width = noise_level(values, most=None)
     if width == 0:
         return float("inf"), float("inf")
     k = int(min(values.size, max(TAIL_PIXELS, (size / step) ** 2 / 8 if size else values.size / 1000)))
-    high, low = -np.partition(-values, k - 1)[k - 1], np.partition(values, k - 1)[k - 1]
+    low, high = np.partition(values, (k - 1, values.size - k))[[k - 1, values.size - k]]
     return float((high - median) / width), float((median - low) / width)

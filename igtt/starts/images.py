@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_image_list", "intensity_range", "rescale", "normalize", "orient", "detect_polarity", "per_image", "restore_shape", "FOREGROUNDS", "RANGE_PERCENTILES"]
+__all__ = ["as_image_list", "intensity_range", "noise_level", "rescale", "normalize", "orient", "detect_polarity", "per_image", "restore_shape", "FOREGROUNDS", "RANGE_PERCENTILES"]
 
 FOREGROUNDS = ("bright", "dark", "auto")
 
@@ -107,9 +107,7 @@ def _sparse_ends(sample: np.ndarray, lo: float, hi: float) -> tuple[float, float
     """``lo`` and ``hi``, each moved out to the :data:`TAIL_PIXELS`-th darkest / brightest pixel where the
     percentile lies within the noise but those pixels stand far out of it: a few objects in a large field are
     not clipped into the noise, and the noise is not stretched over the whole range."""
-    few = sample[:: max(1, sample.size // 100_000)]  # the noise's median and width need no more
-    median = np.median(few)
-    width = 1.4826 * np.median(np.abs(few - median))
+    median, width = noise_level(sample)
     if width == 0:
         return lo, hi
     if hi - median < NOISE_END * width and (top := np.partition(sample, -TAIL_PIXELS)[-TAIL_PIXELS]) - median > FAR_END * width:
@@ -117,6 +115,15 @@ def _sparse_ends(sample: np.ndarray, lo: float, hi: float) -> tuple[float, float
     if median - lo < NOISE_END * width and median - (bottom := np.partition(sample, TAIL_PIXELS - 1)[TAIL_PIXELS - 1]) > FAR_END * width:
         lo = bottom
     return lo, hi
+
+
+def noise_level(values: np.ndarray, *, most: int | None = 100_000) -> tuple[float, float]:
+    """The median of ``values`` and the width of their noise (1.4826 median absolute deviations), from at most
+    about ``most`` of them (every n-th; None: all): enough to scale an image, not to the grey level."""
+    few = np.asarray(values).ravel()
+    few = few[:: max(1, few.size // most)] if most else few
+    median = float(np.median(few))
+    return median, 1.4826 * float(np.median(np.abs(few - median)))
 
 
 def rescale(image: np.ndarray, lo: float, hi: float, *, invert: bool = False) -> np.ndarray:
